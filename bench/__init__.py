@@ -1,0 +1,1 @@
+"""Benchmarks: `catdog-bench` times the exported models side by side with the Keras baseline."""

@@ -1,0 +1,39 @@
+"""Errors shared by every catdog command, and the one-line way the CLIs report them."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class CatdogError(Exception):
+    """A problem the user can fix (bad path, bad option, missing extra): one line, exit 2."""
+
+    exit_code = 2
+
+
+class MissingExtraError(CatdogError):
+    """An optional dependency group is not installed."""
+
+
+def require_tensorflow():
+    """Import and return TensorFlow, or raise one line naming the extra to install."""
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise MissingExtraError(f"TensorFlow is not installed ({error}): pip install 'catdog[train]'") from None
+    return tf
+
+
+@contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Turn CatdogError into `Error: ...` on stderr and its exit code, and Ctrl-C into exit 130."""
+    try:
+        yield
+    except CatdogError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Export: `catdog-export` writes verified, self-describing TFLite and ONNX models. Needs the [train] extra."""

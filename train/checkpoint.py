@@ -1,0 +1,95 @@
+"""Per-epoch checkpoints that survive Ctrl-C, early stopping on val loss, and atomic writes.
+
+After every epoch the callback writes the compiled model (with its optimizer state), the best
+weights so far and a small JSON state, each to a temporary name first and then renamed, so an
+interrupt at any moment leaves either the previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+def write_atomically(path: Path, write) -> None:
+    """Call `write(temporary_path)`, then rename it over `path` in one step."""
+    path = Path(path)
+    # Keras picks the format from the suffix, so the temporary name keeps it.
+    suffix = "".join(path.suffixes)
+    temporary = path.with_name(f".{path.name[: -len(suffix)] if suffix else path.name}.partial{suffix}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write a text file with `write_atomically`."""
+    write_atomically(path, lambda temporary: Path(temporary).write_text(text))
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write the per-epoch history as CSV."""
+    def write(temporary):
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    write_atomically(path, write)
+
+
+def load_state(folder: Path) -> dict[str, Any] | None:
+    """Return the saved training state in `folder`, or None when there is none."""
+    path = Path(folder) / "state.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def fresh_state() -> dict[str, Any]:
+    """The state of a run that has not finished an epoch yet."""
+    return {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": [], "seconds": 0.0}
+
+
+def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: int, writer: bool):
+    """Build the Keras callback; `writer` is False on non-chief workers, which write nothing."""
+    import keras
+
+    folder = Path(folder)
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        """Checkpoint every epoch and stop when val loss has not improved for `patience` epochs."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            seconds = time.perf_counter() - self.started
+            learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row = {"epoch": epoch + 1, **{key: float(logs[key]) for key in HISTORY_FIELDS[1:5] if key in logs},
+                   "learning_rate": learning_rate, "seconds": round(seconds, 3)}
+            state["history"].append(row)
+            state["epoch"], state["seconds"] = epoch + 1, state["seconds"] + seconds
+            val_loss = logs.get("val_loss")
+            improved = val_loss is not None and (state["best_val_loss"] is None or val_loss < state["best_val_loss"])
+            if improved:
+                state["best_val_loss"], state["best_epoch"], state["wait"] = float(val_loss), epoch + 1, 0
+            else:
+                state["wait"] += 1
+            if writer:
+                folder.mkdir(parents=True, exist_ok=True)
+                if improved:
+                    write_atomically(folder / "best.weights.h5", self.model.save_weights)
+                write_atomically(folder / "last.keras", self.model.save)
+                write_text_atomically(folder / "state.json", json.dumps(state, indent=1))
+            if state["wait"] >= patience:
+                print(f"\nEarly stopping: val loss has not improved for {patience} epochs "
+                      f"(best {state['best_val_loss']:.4f} at epoch {state['best_epoch']}).")
+                self.model.stop_training = True
+
+    return EpochCheckpoint()

@@ -1,0 +1,36 @@
+"""The training configuration: one frozen dataclass whose fields map 1:1 to `catdog-train` flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one training run is made; written into the model card so it can be repeated."""
+
+    data: Path
+    out: Path = Path("runs/catdog")
+    epochs: int = 80
+    batch_size: int = 64  # the global batch; with several replicas each gets batch_size // replicas
+    seed: int = 42
+    val_split: float = 0.1
+    val: Optional[Path] = None
+    resume: bool = False
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.02
+    warmup_epochs: int = 3
+    label_smoothing: float = 0.05
+    patience: int = 20
+    augment: bool = True
+    strategy: str = "default"
+    cache: str = "memory"
+    cache_dir: Optional[Path] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with paths as strings."""
+        return {key: str(value) if isinstance(value, Path) else value
+                for key, value in dataclasses.asdict(self).items()}

@@ -1,0 +1,190 @@
+"""Finding, splitting, decoding and caching the training photos.
+
+Every photo is decoded and resized once, by the runtime's own `load_image`, into a uint8
+array held in memory or in an on-disk cache; augmentation then works on those arrays each
+epoch (see `augment.py`). Unreadable files are skipped with one warning line each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from catdog.errors import CatdogError
+from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing, load_image
+
+# How many files are decoded (and copied) per step when building or compacting a cache.
+DECODE_CHUNK = 4096
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class LabelledFiles:
+    """Image paths with their integer labels and the class folder names they came from."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+    class_names: tuple[str, ...]
+
+
+def find_class_folders(data_dir: Path) -> Path:
+    """Return the folder whose subfolders are the classes (accepting the seed's `training_set/`)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise CatdogError(f"data folder not found: {data_dir}")
+    if (data_dir / "training_set").is_dir():
+        return data_dir / "training_set"
+    return data_dir
+
+
+def list_labelled_files(data_dir: Path) -> LabelledFiles:
+    """List images under class-named subfolders, classes sorted by name (cats=0, dogs=1)."""
+    root = find_class_folders(data_dir)
+    classes = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    if not classes:
+        raise CatdogError(f"no class subfolders in {root}: expected e.g. {root}/cats and {root}/dogs")
+    paths, labels, found = [], [], []
+    for label, name in enumerate(classes):
+        files = sorted(path for path in (root / name).rglob("*")
+                       if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+        if files:
+            found.append(name)
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    if not paths:
+        raise CatdogError(f"no images in {root}: put photos in class subfolders such as {root}/cats")
+    if len(classes) != 2 or len(found) != 2:
+        raise CatdogError(f"need exactly two class folders with images in {root}, found {found or classes}")
+    return LabelledFiles(tuple(paths), tuple(labels), tuple(classes))
+
+
+def _split_key(path: Path) -> str:
+    return hashlib.sha256(path.name.encode()).hexdigest()
+
+
+def split_files(files: LabelledFiles, *, val_fraction: float) -> tuple[LabelledFiles, LabelledFiles]:
+    """Split stratified by class, stable by file name: the same file always lands on the same side.
+
+    Within each class the files are ordered by a hash of their name and the first
+    round(n * val_fraction) go to validation, so the split never depends on the seed.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise CatdogError(f"--val-split must be between 0 and 1, got {val_fraction}")
+    train_index, val_index = [], []
+    for label in sorted(set(files.labels)):
+        members = [i for i, value in enumerate(files.labels) if value == label]
+        members.sort(key=lambda i: _split_key(files.paths[i]))
+        count = max(1, round(len(members) * val_fraction))
+        val_index.extend(members[:count])
+        train_index.extend(members[count:])
+
+    def subset(indices: list[int]) -> LabelledFiles:
+        indices = sorted(indices)
+        return LabelledFiles(tuple(files.paths[i] for i in indices),
+                             tuple(files.labels[i] for i in indices), files.class_names)
+
+    return subset(train_index), subset(val_index)
+
+
+def _decode(path: Path, preprocessing: Preprocessing):
+    try:
+        return load_image(path, preprocessing=preprocessing), None
+    except Exception as error:  # noqa: BLE001 - any unreadable file is skipped, never fatal
+        return None, f"{type(error).__name__}: {error}"
+
+
+def _cache_key(files: LabelledFiles, preprocessing: Preprocessing) -> str:
+    digest = hashlib.sha256(json.dumps(preprocessing.to_dict(), sort_keys=True).encode())
+    for path, label in zip(files.paths, files.labels):
+        stat = path.stat()
+        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{label}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def _finish_cache(partial: Path, *, keep: np.ndarray, labels: np.ndarray, image_file: Path,
+                  label_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Move a fully decoded cache into place; the images file appears last, so its presence
+    (with the labels) always means a complete cache."""
+    if not keep.all():
+        # Drop the rows of unreadable files in chunks, so the copy never holds the whole array.
+        compact = partial.with_name(partial.name.replace(".partial-", ".compact-"))
+        source = np.load(partial, mmap_mode="r")
+        kept_rows = np.flatnonzero(keep)
+        target = np.lib.format.open_memmap(compact, mode="w+", dtype=np.uint8,
+                                           shape=(len(kept_rows), *source.shape[1:]))
+        for start in range(0, len(kept_rows), DECODE_CHUNK):
+            target[start:start + DECODE_CHUNK] = source[kept_rows[start:start + DECODE_CHUNK]]
+        target.flush()
+        del source, target
+        partial.unlink()
+        partial = compact
+    label_partial = label_file.with_name(f"{partial.stem}.labels.npy")
+    np.save(label_partial, labels)
+    os.replace(label_partial, label_file)
+    os.replace(partial, image_file)
+    return np.load(image_file, mmap_mode="r"), labels
+
+
+def decode_images(files: LabelledFiles, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+                  cache_dir: Path | None = None, workers: int | None = None,
+                  description: str = "decoding") -> tuple[np.ndarray, np.ndarray]:
+    """Decode every file once into (N, H, W, 3) uint8 images and (N,) float32 labels.
+
+    With `cache_dir`, the arrays live in `.npy` files there, memory-mapped rather than read
+    into RAM, and keyed by the files' paths, sizes and modification times: any change to the
+    files builds a new cache, and an unchanged folder reuses the old one without decoding.
+    """
+    key = _cache_key(files, preprocessing) if cache_dir else None
+    if cache_dir:
+        cache_dir = Path(cache_dir)
+        image_file, label_file = cache_dir / f"{key}.images.npy", cache_dir / f"{key}.labels.npy"
+        if image_file.exists() and label_file.exists():
+            print(f"{description}: reusing disk cache {image_file}", file=sys.stderr)
+            return np.load(image_file, mmap_mode="r"), np.load(label_file)
+    height, width = preprocessing.image_size
+    count = len(files.paths)
+    if cache_dir:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # A per-process name lets two workers sharing a cache folder build it at the same time.
+        partial = cache_dir / f"{key}.images.partial-{os.getpid()}.npy"
+        images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, height, width, 3))
+    else:
+        images = np.empty((count, height, width, 3), dtype=np.uint8)
+    keep = np.zeros(count, dtype=bool)
+    skipped = 0
+    from keras.utils import Progbar  # only train/ calls this, and it has Keras
+
+    progress = Progbar(count, unit_name="image", verbose=1 if sys.stderr.isatty() else 2)
+    try:
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+            # Chunks bound the number of pending decodes, which matters for a million files.
+            for start in range(0, count, DECODE_CHUNK):
+                chunk = files.paths[start:start + DECODE_CHUNK]
+                for index, (array, problem) in enumerate(pool.map(lambda p: _decode(p, preprocessing), chunk), start):
+                    if array is None:
+                        skipped += 1
+                        print(f"warning: skipped {files.paths[index]}: {problem}", file=sys.stderr)
+                    else:
+                        images[index], keep[index] = array, True
+                    if index % 256 == 0 or index == count - 1:
+                        progress.update(index + 1)
+        if skipped:
+            print(f"warning: {skipped} of {count} files could not be read and were skipped", file=sys.stderr)
+        labels = np.asarray(files.labels, dtype=np.float32)[keep]
+        if cache_dir:
+            images.flush()
+            del images
+            return _finish_cache(partial, keep=keep, labels=labels, image_file=image_file, label_file=label_file)
+    except BaseException:
+        # An interrupted or failed build leaves no half-written cache behind.
+        if cache_dir:
+            partial.unlink(missing_ok=True)
+        raise
+    return images[keep] if skipped else images, labels
