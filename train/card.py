@@ -18,7 +18,7 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         "# catdog MiniResNet model card", "",
         f"- **Model:** `{card['model']}`, {card['architecture']}, {card['parameters']:,} parameters",
         "- **Task:** cat (0) vs dog (1) from a 64x64 RGB photo in raw 0..255 pixels; output is P(dog).",
-        f"- **Command:** `{card['command']}`",
+        "- **Command:** " + " then ".join(f"`{command}`" for command in card.get("commands", [card["command"]])),
         f"- **Data:** `{data['folder']}`, classes {data['classes']}: {data['train_images']} training and "
         f"{data['val_images']} validation images ({data['method']}).",
         f"- **Training:** {card['epochs_run']} epochs (best {card['best_epoch']}), {card['wall_seconds']} s of "

@@ -150,20 +150,24 @@ def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, 
     return strategy.distribute_datasets_from_function(build), steps
 
 
-def fix_keras_distributed_fit(model, strategy) -> None:
-    """Work around two Keras 3 bugs that stop `fit` once a batch is spread over several replicas.
+def fix_keras_distributed_fit(model, strategy, *, workers: int) -> None:
+    """Work around two Keras 3 bugs that stop `fit` under MultiWorkerMirroredStrategy.
 
     First, before the first step Keras reduces the whole first (x, y) batch with one
-    `strategy.reduce` call, which cannot take a tuple once there are two replicas
-    ("Attempt to convert a value (PerReplica...)"; keras-team/keras#20585). The model only
-    needs the batch's shapes and dtypes there, so this hands it one replica's local part.
-    Second, with several workers Keras averages each step's logs with `reduce(..., axis=0)`,
-    which fails on the scalar losses and metrics ("Invalid reduction dimension 0"); giving
-    them shape (1,) makes that reduce the mean over all replicas that Keras meant.
+    `strategy.reduce` call, which cannot take a tuple across workers ("Attempt to convert a
+    value (PerReplica...)"; keras-team/keras#20585). The model only needs the batch's shapes
+    and dtypes there, so this hands it one replica's local part. Second, across workers Keras
+    averages each step's logs with `reduce(..., axis=0)`, which fails on the scalar losses and
+    metrics ("Invalid reduction dimension 0"); giving them shape (1,) makes that reduce the
+    mean over all replicas that Keras meant. One machine is left untouched: Keras handles it
+    (checked with MirroredStrategy over two CPU devices).
     """
-    if strategy.num_replicas_in_sync <= 1 or not hasattr(model, "_maybe_symbolic_build"):
-        return
     import tensorflow as tf
+
+    if workers <= 1 or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    if not hasattr(model, "_maybe_symbolic_build"):
+        return  # a Keras without this private hook builds differently; nothing to patch
 
     original = model._maybe_symbolic_build
 
@@ -180,8 +184,6 @@ def fix_keras_distributed_fit(model, strategy) -> None:
         return original(data_batch=data_batch)
 
     model._maybe_symbolic_build = symbolic_build
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
 
     def as_vector(value):
         value = tf.convert_to_tensor(value)
@@ -192,3 +194,42 @@ def fix_keras_distributed_fit(model, strategy) -> None:
 
     model.train_step = with_vector_logs(model.train_step)
     model.test_step = with_vector_logs(model.test_step)
+
+
+def check_same_data(strategy, *, counts: list[int]) -> None:
+    """Stop every worker with one clear line when they found different numbers of images.
+
+    Workers with different data would run different numbers of steps and hang in the first
+    collective that one of them skips; the sums of the counts and of their squares over all
+    replicas match only when every worker's counts are equal.
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    values = tf.constant([*counts, *(count * count for count in counts)], dtype=tf.float64)
+
+    @tf.function
+    def total():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.identity(values)), axis=None)
+
+    sums = total().numpy()
+    replicas = strategy.num_replicas_in_sync
+    if any(sums[len(counts) + i] * replicas != sums[i] ** 2 for i in range(len(counts))):
+        raise CatdogError(f"the workers found different images (this one: {counts} training/validation); "
+                          "give every worker the same --data files")
+
+
+def wait_for_all_workers(strategy) -> None:
+    """Block until every worker gets here, so the first worker, which hosts the cluster's
+    coordination service, does not exit while the others are still finishing."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    @tf.function
+    def barrier():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    barrier()

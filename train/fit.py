@@ -15,14 +15,14 @@ from pathlib import Path
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
 from catdog.runtime.preprocess import DEFAULT_PREPROCESSING
-from catdog.train.augment import Augmentation, make_dataset
+from catdog.train.augment import Augmentation
 from catdog.train.card import write_card, write_curves
 from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_callback, write_atomically,
                                      write_history)
 from catdog.train.config import TrainConfig
 from catdog.train.data import decode_images, list_labelled_files, split_files
-from catdog.train.distribute import (count_workers, distribute_dataset, fix_keras_distributed_fit, is_chief,
-                                     make_strategy, per_replica_batch_size)
+from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
+                                     is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
 from catdog.train.model import build_model
 
 
@@ -101,8 +101,6 @@ def train(config: TrainConfig, *, command: str) -> dict:
     strategy = make_strategy(config.strategy)
     replicas, workers = strategy.num_replicas_in_sync, count_workers(config.strategy)
     per_replica = per_replica_batch_size(config.batch_size, replicas=replicas)
-    print(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
-          f"{config.batch_size}, per-replica batch {per_replica}", file=sys.stderr)
     out = Path(config.out)
     chief = is_chief()
     # Non-chief workers run the same code but write into a throwaway folder, removed at exit
@@ -119,6 +117,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     (train_x, train_y), (val_x, val_y), split = load_splits(config, write_dir=write_dir)
+    check_same_data(strategy, counts=[len(train_y), len(val_y)])
+    print(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
+          f"{config.batch_size}, per-replica batch {per_replica}", file=sys.stderr)
 
     augmentation = Augmentation() if config.augment else None
     train_data, steps_per_epoch = distribute_dataset(
@@ -137,7 +138,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
             state = fresh_state()
             model = build_model(seed=config.seed)
             compile_model(model, config, steps_per_epoch=steps_per_epoch)
-    fix_keras_distributed_fit(model, strategy)
+    fix_keras_distributed_fit(model, strategy, workers=workers)
+    # A resumed run records every command that contributed to it, the first one first.
+    state.setdefault("commands", []).append(command)
     callback = make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True)
     started = time.perf_counter()
     try:
@@ -162,7 +165,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     write_curves(write_dir / "curves.png", state["history"])
     card = {
         "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
-        "parameters": int(final.count_params()), "command": command, "config": config.to_dict(),
+        "parameters": int(final.count_params()), "command": state["commands"][0], "commands": state["commands"],
+        "config": config.to_dict(),
         "data": {"folder": str(config.data), **split}, "preprocessing": DEFAULT_PREPROCESSING.to_dict(),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
@@ -174,6 +178,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cores",
     }
     write_card(write_dir, card=card)
+    wait_for_all_workers(strategy)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     print(json.dumps({"val_accuracy": card["val_accuracy"], "best_epoch": card["best_epoch"],

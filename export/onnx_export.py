@@ -1,0 +1,103 @@
+"""Keras to ONNX: fp32 through tf2onnx, int8 through onnxruntime's static QDQ quantization.
+
+(Named onnx_export, not onnx, so that `import onnx` inside this package finds the real one.)
+
+* fp32: opset 17, input "input" float32 (N, 64, 64, 3) raw 0..255 pixels with a dynamic
+  batch dimension, output float32 (N, 1) P(dog).
+* int8: the fp32 graph, pre-processed (`quant_pre_process`: shape inference and graph
+  optimization), then statically quantized in QDQ format with per-channel int8 weights and
+  int8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
+  float32, so callers feed raw pixels as floats.
+* fp16 and dynamic are TFLite-only: onnxruntime's CPU kernels gain nothing from fp16
+  weights, and dynamic quantization of convolutions (ConvInteger) is slower than fp32 there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from catdog.errors import CatdogError
+from catdog.export.quiet import captured_native_output
+from catdog.export.tflite import MINIMUM_CALIBRATION_IMAGES, range_anchor_image
+
+OPSET = 17
+INPUT_NAME = "input"
+ONNX_PRECISIONS = ("fp32", "int8")
+CALIBRATION_BATCH = 32
+
+
+def convert_to_onnx(model):
+    """Return the fp32 ONNX ModelProto of a Keras model (dynamic batch, opset 17)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    height, width, channels = model.input_shape[1:]
+    signature = (tf.TensorSpec((None, height, width, channels), tf.float32, name=INPUT_NAME),)
+    with captured_native_output():
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
+    return proto
+
+
+def make_calibration_reader(calibration_images: np.ndarray):
+    """An onnxruntime CalibrationDataReader yielding the range anchor, then the images in batches."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    images = calibration_images.astype(np.float32)
+    batches = [range_anchor_image(images.shape[1:3])]
+    batches += [images[start:start + CALIBRATION_BATCH] for start in range(0, len(images), CALIBRATION_BATCH)]
+
+    class CalibrationReader(CalibrationDataReader):
+        """One pass over the batches is all MinMax calibration needs."""
+
+        def __init__(self):
+            self.remaining = iter(batches)
+
+        def get_next(self):
+            batch = next(self.remaining, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    return CalibrationReader()
+
+
+def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
+    """Return the statically quantized (QDQ, per-channel, int8) ModelProto of an fp32 ONNX model."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if len(calibration_images) < MINIMUM_CALIBRATION_IMAGES:
+        raise CatdogError(f"int8 calibration needs at least {MINIMUM_CALIBRATION_IMAGES} images, "
+                          f"got {len(calibration_images)}: pass --calib with a larger folder")
+    reader = make_calibration_reader(calibration_images)
+    with tempfile.TemporaryDirectory(prefix="catdog-onnx-") as folder:
+        fp32_path, prepared_path, int8_path = (Path(folder) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(fp32_model, fp32_path)
+        # Symbolic shape inference needs sympy; without it onnx's own shape inference is enough here.
+        skip_symbolic = importlib.util.find_spec("sympy") is None
+        with captured_native_output():
+            quant_pre_process(str(fp32_path), str(prepared_path), skip_symbolic_shape=skip_symbolic)
+            quantize_static(str(prepared_path), str(int8_path), reader, quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        return onnx.load(int8_path)
+
+
+def describe_onnx_tensors(model_bytes: bytes) -> dict[str, dict]:
+    """Name and dtype of the model's input and output, from onnxruntime itself (floats: no quantization)."""
+    session = make_onnx_session(model_bytes)
+    dtypes = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
+    return {role: {"name": node.name, "dtype": dtypes.get(node.type, node.type), "quantization": None}
+            for role, node in (("input", session.get_inputs()[0]), ("output", session.get_outputs()[0]))}
+
+
+def make_onnx_session(model_bytes: bytes, *, threads: int | None = None):
+    """An onnxruntime CPU session over in-memory model bytes."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

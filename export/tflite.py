@@ -1,0 +1,97 @@
+"""Keras to TFLite with the TF/LiteRT converter, in four precisions.
+
+* fp32: float weights and arithmetic, float32 input of raw 0..255 pixels, float32 P(dog).
+* fp16: weights stored as float16 (half the size), dequantized to float32 when loaded.
+* dynamic: dynamic-range quantization: int8 weights, float32 input and output, activations
+  quantized on the fly per inference.
+* int8: full-integer quantization: every op runs in int8 (TFLITE_BUILTINS_INT8 only).
+  Input: uint8 raw pixels 0..255 with scale 1.0 and zero point 0, so a decoded photo goes
+  in unchanged. Output: uint8 with scale 1/256 and zero point 0, so P(dog) = q / 256
+  (the LOGISTIC kernel fixes this scale). Both quantizations are also in the metadata.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterator
+
+import numpy as np
+
+from catdog.errors import CatdogError
+from catdog.export.quiet import captured_native_output
+
+MINIMUM_CALIBRATION_IMAGES = 200
+
+
+def range_anchor_image(image_size: tuple[int, int]) -> np.ndarray:
+    """A (1, H, W, 3) image, half black and half white.
+
+    The converter derives the input's quantization from the smallest and largest pixel it
+    sees. Calibrating with this image first pins that range to exactly 0..255, so the uint8
+    input's scale is exactly 1.0 and raw pixels need no rescaling.
+    """
+    height, width = image_size
+    image = np.zeros((1, height, width, 3), dtype=np.float32)
+    image[:, height // 2:] = 255.0
+    return image
+
+
+def representative_dataset(calibration_images: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """Yield the range anchor, then every calibration image as a float32 batch of one."""
+    yield [range_anchor_image(calibration_images.shape[1:3])]
+    for image in calibration_images:
+        yield [image[None].astype(np.float32)]
+
+
+def convert_to_tflite(model, *, precision: str, calibration_images: np.ndarray | None = None) -> bytes:
+    """Return the TFLite flatbuffer of a Keras model at `precision` (fp32, fp16, dynamic or int8)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision in ("fp16", "dynamic", "int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        if calibration_images is None or len(calibration_images) < MINIMUM_CALIBRATION_IMAGES:
+            count = 0 if calibration_images is None else len(calibration_images)
+            raise CatdogError(f"int8 calibration needs at least {MINIMUM_CALIBRATION_IMAGES} images, got {count}: "
+                              "pass --calib with a larger folder")
+        converter.representative_dataset = lambda: representative_dataset(calibration_images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    elif precision not in ("fp32", "dynamic"):
+        raise CatdogError(f"unknown TFLite precision {precision!r}")
+    with captured_native_output(), warnings.catch_warnings():
+        # With a uint8 input the converter always notes it has no input statistics; the range anchor covers that.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return bytes(converter.convert())
+
+
+def describe_tflite_tensors(model_bytes: bytes) -> dict[str, dict]:
+    """Name, dtype and quantization (or None) of the model's input and output, from LiteRT itself."""
+    interpreter = make_tflite_interpreter(model_bytes)
+    described = {}
+    for role, details in (("input", interpreter.get_input_details()[0]), ("output", interpreter.get_output_details()[0])):
+        scale, zero_point = details["quantization"]
+        described[role] = {
+            "name": details["name"],
+            "dtype": np.dtype(details["dtype"]).name,
+            "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None,
+        }
+    return described
+
+
+def make_tflite_interpreter(model_bytes: bytes, *, threads: int | None = None):
+    """A LiteRT interpreter over in-memory model bytes (tf.lite's as a fallback)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tensorflow.lite import Interpreter
+    return Interpreter(model_content=model_bytes, num_threads=threads)
+
+
+def tflite_operator_names(model_bytes: bytes) -> set[str]:
+    """The set of builtin operator names in the model, for checking an int8 model is all-integer."""
+    return {op["op_name"] for op in make_tflite_interpreter(model_bytes)._get_ops_details()}

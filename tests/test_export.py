@@ -1,0 +1,174 @@
+"""Tests for catdog.export: CLI, verified fp32/int8 TFLite and ONNX exports, failures and errors.
+
+A random-weights MiniResNet and tiny generated photo folders stand in for the real model and
+data. Random weights put most P(dog) near one value, so int8 label flips are likely: the int8
+tests loosen --max-drop and check structure, while the fp32 tests keep the real thresholds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from catdog.errors import CatdogError
+from catdog.export import verify
+from catdog.export.cli import main
+from catdog.export.config import ExportConfig
+from catdog.runtime.metadata import read_metadata
+
+
+def write_photos(folder: Path, *, count: int, seed: int, size: tuple[int, int] = (72, 64)) -> Path:
+    """Write `count` small noisy JPEGs (a bright or dark tint per image, so inputs vary)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        pixels[: size[1] // 2] //= 1 + index % 4
+        Image.fromarray(pixels).save(folder / f"photo_{index:03d}.jpg", quality=85)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    """A random-weights model.keras, a 200-image calibration folder and a 2 x 12 validation folder."""
+    from catdog.train.model import build_model
+
+    root = tmp_path_factory.mktemp("export")
+    model_path = root / "model.keras"
+    build_model(seed=1).save(model_path)
+    write_photos(root / "calib", count=200, seed=2, size=(64, 64))
+    write_photos(root / "val" / "cats", count=12, seed=3)
+    write_photos(root / "val" / "dogs", count=12, seed=4)
+    return {"root": root, "model": model_path, "calib": root / "calib", "val": root / "val"}
+
+
+def test_help_lists_every_option():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for option in ("MODEL", "--int8", "--fp16", "--dynamic", "--fp32", "--format", "--calib", "--val", "--out",
+                   "--max-drop"):
+        assert option in result.output
+
+
+def test_no_precision_flag_means_fp32_and_flags_combine():
+    assert ExportConfig().precisions() == ("fp32",)
+    assert ExportConfig(int8=True, fp32=True).precisions() == ("fp32", "int8")
+    assert ExportConfig().formats() == ("tflite", "onnx")
+
+
+def test_missing_model_exits_2(tmp_path):
+    result = CliRunner().invoke(main, [str(tmp_path / "nope.keras"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "model not found" in result.output
+
+
+def test_fp16_for_onnx_only_exits_2_naming_the_fix(tmp_path):
+    result = CliRunner().invoke(main, [str(tmp_path / "x.keras"), "--fp16", "--format", "onnx"])
+    assert result.exit_code == 2
+    assert "not supported for onnx" in result.output
+
+
+def test_unwritable_output_folder_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"")
+    result = CliRunner().invoke(main, [str(model), "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "cannot be written" in result.output
+
+
+@pytest.mark.tf
+def test_unreadable_model_exits_2(tmp_path):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"this is not a zip archive")
+    result = CliRunner().invoke(main, [str(model), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "cannot read model" in result.output
+
+
+@pytest.mark.tf
+def test_wrong_input_shape_exits_2(tmp_path):
+    from catdog.train.model import build_model
+
+    model = tmp_path / "small.keras"
+    build_model(image_size=(32, 32), seed=0).save(model)
+    result = CliRunner().invoke(main, [str(model), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "not a 64x64x3 binary classifier" in result.output
+
+
+@pytest.mark.tf
+def test_empty_calibration_folder_exits_2(workspace, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no images here")
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--int8", "--calib", str(empty),
+                                       "--val", str(workspace["val"]), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "holds no readable images" in result.output
+
+
+@pytest.mark.tf
+def test_fp32_and_int8_export_verifies_is_all_integer_and_carries_metadata(workspace, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--fp32", "--int8", "--calib", str(workspace["calib"]),
+                                       "--val", str(workspace["val"]), "--out", str(out), "--max-drop", "100"])
+    assert result.exit_code == 0, result.output
+    names = sorted(path.name for path in out.iterdir())
+    assert names == ["catdog_fp32.onnx", "catdog_fp32.tflite", "catdog_int8.onnx", "catdog_int8.tflite"]
+    assert "| tflite | int8 |" in result.output and "delta vs Keras" in result.output
+    for name in names:
+        metadata = read_metadata(out / name)
+        assert metadata["labels"] == ["cat", "dog"]
+        assert metadata["input"]["shape"] == [None, 64, 64, 3]
+        assert metadata["preprocessing"]["resize"] == "bilinear"
+        assert len(metadata["source_sha256"]) == 64
+        assert metadata["format"] == name.rsplit(".", 1)[1] and metadata["precision"] in name
+    int8 = read_metadata(out / "catdog_int8.tflite")
+    assert int8["input"]["dtype"] == "uint8" and int8["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    assert int8["output"]["quantization"]["scale"] == pytest.approx(1 / 256)
+    from catdog.export import tflite
+
+    data = (out / "catdog_int8.tflite").read_bytes()
+    interpreter = tflite.make_tflite_interpreter(data)
+    assert verify.check_int8_tflite(interpreter) is None  # uint8 scale-1 input, no float tensor left
+    assert "CONV_2D" in tflite.tflite_operator_names(data)
+
+
+@pytest.mark.tf
+def test_failed_verification_leaves_no_file_and_exits_1(workspace, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "catdog_fp32.onnx"
+    stale.write_bytes(b"an older export")
+    # No model can agree with Keras on more than 100% of labels.
+    monkeypatch.setitem(verify.FLOAT_THRESHOLDS, "fp32", (1.01, 1e-3))
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--format", "onnx", "--val", str(workspace["val"]),
+                                       "--out", str(out)])
+    assert result.exit_code == 1
+    assert "label agreement" in result.output and "short by" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_compare_reports_int8_accuracy_drop():
+    keras_probabilities = np.array([0.9, 0.1, 0.8, 0.2], dtype=np.float32)
+    labels = np.array([1, 0, 1, 0], dtype=np.float32)
+    worse = np.array([0.9, 0.6, 0.8, 0.2], dtype=np.float32)
+    check = verify.compare(worse, keras_probabilities=keras_probabilities, labels=labels, precision="int8", max_drop=1.0)
+    assert check.failure is not None and "25.00 points below" in check.failure
+    assert check.delta_points == pytest.approx(-25.0)
+    same = verify.compare(keras_probabilities, keras_probabilities=keras_probabilities, labels=labels,
+                          precision="fp32", max_drop=1.0)
+    assert same.failure is None and same.agreement == 1.0
+
+
+def test_library_rejects_empty_plan():
+    from catdog.export.pipeline import plan_jobs
+
+    with pytest.raises(CatdogError, match="nothing to export"):
+        plan_jobs(ExportConfig(dynamic=True, format="onnx"))
