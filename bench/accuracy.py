@@ -1,0 +1,58 @@
+"""Accuracy on a labelled folder, and label agreement with the baseline.
+
+The folder holds one subfolder per class; classes are sorted by name and a class's label
+index is its sorted position (cats = 0, dogs = 1), as in training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from catdog.errors import CatdogError
+from catdog.runtime.preprocess import Preprocessing, load_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def list_labelled_images(data: Path) -> tuple[list[Path], np.ndarray, list[str]]:
+    """Return image paths, their integer labels and the sorted class names of a class folder."""
+    classes = sorted(path.name for path in Path(data).iterdir() if path.is_dir()) if Path(data).is_dir() else []
+    if len(classes) != 2:
+        raise CatdogError(f"--data {data} must hold exactly two class subfolders (e.g. cats/ and dogs/), "
+                          f"found {len(classes)}")
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(classes):
+        found = sorted(path for path in (Path(data) / name).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
+        paths.extend(found)
+        labels.extend([index] * len(found))
+    if not paths:
+        raise CatdogError(f"--data {data} has no images in {classes[0]}/ or {classes[1]}/")
+    return paths, np.asarray(labels, dtype=np.int64), classes
+
+
+def load_images(paths: list[Path], *, preprocessing: Preprocessing) -> np.ndarray:
+    """Decode every image with the one preprocessing contract into an (N, H, W, 3) uint8 array."""
+    return np.stack([load_image(path, preprocessing=preprocessing) for path in paths])
+
+
+def predict_in_batches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, *, batch: int) -> np.ndarray:
+    """Return P(dog) for every image, calling `predict` on slices of at most `batch` images."""
+    outputs = [np.asarray(predict(images[start:start + batch])).reshape(-1)
+               for start in range(0, len(images), batch)]
+    return np.concatenate(outputs).astype(np.float32)
+
+
+def compute_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of images whose thresholded P(dog) (>= 0.5 is a dog) matches the label."""
+    return float(np.mean((probabilities >= 0.5).astype(np.int64) == labels))
+
+
+def compute_agreement(probabilities: np.ndarray, baseline: Optional[np.ndarray]) -> Optional[float]:
+    """Fraction of images given the same label as the baseline, or None without a baseline."""
+    if baseline is None:
+        return None
+    return float(np.mean((probabilities >= 0.5) == (baseline >= 0.5)))

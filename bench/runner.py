@@ -1,0 +1,221 @@
+"""`run_benchmark`: cold starts, interleaved batch-1 latency, throughput and accuracy per model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol
+
+import numpy as np
+
+from catdog.bench.accuracy import compute_accuracy, compute_agreement, list_labelled_images, load_images, predict_in_batches
+from catdog.bench.coldstart import measure_cold_start
+from catdog.bench.config import BenchConfig
+from catdog.bench.keras_baseline import KerasBaseline, load_keras_baseline
+from catdog.bench.machine import describe_machine
+from catdog.bench.timing import run_interleaved, summarize
+from catdog.errors import CatdogError, MissingExtraError
+from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing
+
+KERAS_WAYS = ("predict", "compiled")
+
+
+class Progress(Protocol):
+    """Where the runner reports its stages and how far a timing stage has got."""
+
+    def stage(self, text: str) -> None: ...
+
+    def advance(self, fraction: float) -> None: ...
+
+
+class SilentProgress:
+    """A Progress that reports nothing (library use and tests)."""
+
+    def stage(self, text: str) -> None:
+        """Ignore the stage."""
+
+    def advance(self, fraction: float) -> None:
+        """Ignore the fraction."""
+
+
+@dataclass
+class BenchResult:
+    """The rows (one per model, plus Keras predict and compiled), the machine and one-line notes."""
+
+    rows: list[dict[str, Any]]
+    machine: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Contestant:
+    """One timed row: how to call it at batch 1 and at --batch, and how to get probabilities."""
+
+    name: str
+    row: dict[str, Any]
+    one: Callable[[], object]
+    many: Callable[[], object]
+    probabilities: Callable[[np.ndarray], np.ndarray]
+    preprocessing: Preprocessing
+
+
+def resolve_models(config: BenchConfig) -> list[Path]:
+    """Return the models to time: the given paths, or every shipped TFLite and ONNX model."""
+    from catdog.runtime.models import MODELS_DIR, shipped_models
+
+    models = list(config.models) or [path for path in shipped_models() if path.suffix != ".keras"]
+    if not models:
+        raise CatdogError(f"no MODEL given and no shipped models in {MODELS_DIR}: pass model paths")
+    for path in models:
+        if not Path(path).is_file():
+            raise CatdogError(f"model not found: {path}")
+    return [Path(path) for path in models]
+
+
+def load_baseline(config: BenchConfig, notes: list[str]) -> Optional[KerasBaseline]:
+    """Load the Keras baseline, or add a one-line note saying why there is none."""
+    from catdog.runtime.models import keras_baseline_path
+
+    path = Path(config.baseline) if config.baseline else keras_baseline_path()
+    if config.baseline and not path.is_file():
+        raise CatdogError(f"--baseline not found: {path}")
+    if not path.is_file():
+        notes.append(f"Keras baseline: none ({path} not found; pass --baseline MODEL.keras); no speed-ups.")
+        return None
+    try:
+        return load_keras_baseline(path, threads=config.threads)
+    except MissingExtraError as error:
+        notes.append(f"Keras baseline: skipped, {error}; no speed-ups.")
+        return None
+
+
+def open_contestant(model_path: Path, *, config: BenchConfig) -> Contestant:
+    """Open an exported model and build its row and timing calls on preallocated inputs."""
+    from catdog.runtime.engine import open_engine
+
+    engine = open_engine(model_path, threads=config.threads)
+    height, width = engine.preprocessing.image_size
+    rng = np.random.default_rng(0)
+    one = rng.integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
+    many = rng.integers(0, 256, size=(config.batch, height, width, 3), dtype=np.uint8)
+    row = {"model": model_path.name, "path": str(model_path), "format": engine.format,
+           "precision": engine.precision, "size_bytes": model_path.stat().st_size, "engine": engine.describe()}
+    return Contestant(name=model_path.name, row=row, one=partial(engine.predict, one),
+                      many=partial(engine.predict, many), probabilities=engine.predict,
+                      preprocessing=engine.preprocessing)
+
+
+def build_keras_contestants(baseline: KerasBaseline, *, config: BenchConfig) -> list[Contestant]:
+    """Build the two Keras rows: `model.predict` and the compiled `tf.function` call."""
+    calls = baseline.timing_calls(batch=config.batch)
+    contestants = []
+    for way in KERAS_WAYS:
+        name = f"{baseline.path.name} ({way})"
+        row = {"model": name, "path": str(baseline.path), "format": "keras", "precision": "fp32",
+               "size_bytes": baseline.path.stat().st_size,
+               "engine": {"engine": f"keras {way}", **baseline.versions, "threads": config.threads}}
+        contestants.append(Contestant(name=name, row=row, one=calls[way]["one"], many=calls[way]["batch"],
+                                      probabilities=partial(baseline.probabilities, batch=config.batch),
+                                      preprocessing=DEFAULT_PREPROCESSING))
+    return contestants
+
+
+def add_cold_starts(contestants: list[Contestant], baseline: Optional[KerasBaseline], *,
+                    config: BenchConfig, progress: Progress) -> None:
+    """Measure load, first inference and peak RSS of every row in its own child process."""
+    keras_result: Optional[dict[str, Any]] = None
+    for contestant in contestants:
+        progress.stage(f"cold start: {contestant.name}")
+        if contestant.row["format"] == "keras" and baseline is not None:
+            if keras_result is None:
+                keras_result = measure_cold_start("keras", baseline.path, threads=config.threads, batch=config.batch)
+            result = dict(keras_result)
+            compiled_first_ms = result.pop("compiled_first_inference_ms", None)
+            if contestant.name.endswith("(compiled)"):
+                result["first_inference_ms"] = compiled_first_ms
+        else:
+            result = measure_cold_start("engine", Path(contestant.row["path"]), threads=config.threads,
+                                        batch=config.batch)
+        contestant.row.update(result)
+
+
+def time_contestants(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> bool:
+    """Fill latency and throughput for every row; return True if Ctrl-C cut the timing short."""
+    progress.stage(f"latency at batch 1 ({len(contestants)} models interleaved)")
+    latency, interrupted = run_interleaved({c.name: c.one for c in contestants}, warmup=config.warmup,
+                                           min_runs=config.min_runs, min_seconds=config.min_seconds,
+                                           on_progress=progress.advance)
+    for contestant in contestants:
+        samples = latency.get(contestant.name)
+        if samples is not None:
+            contestant.row.update(latency_ms=summarize(samples), runs=int(samples.size))
+    if interrupted:
+        return True
+    progress.stage(f"throughput at batch {config.batch}")
+    batches, interrupted = run_interleaved({c.name: c.many for c in contestants}, warmup=min(config.warmup, 2),
+                                           min_runs=config.batch_runs, min_seconds=config.batch_seconds,
+                                           on_progress=progress.advance)
+    for contestant in contestants:
+        samples = batches.get(contestant.name)
+        if samples is not None:
+            contestant.row.update(throughput_ips=config.batch / float(samples.mean()), batch=config.batch)
+    return interrupted
+
+
+def add_accuracy(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> None:
+    """Fill accuracy on --data and label agreement with the Keras baseline (when there is one)."""
+    paths, labels, _ = list_labelled_images(config.data)
+    decoded: dict[Preprocessing, np.ndarray] = {}
+    probabilities: dict[str, np.ndarray] = {}
+    for contestant in contestants:
+        progress.stage(f"accuracy on {len(paths)} images: {contestant.name}")
+        if contestant.preprocessing not in decoded:
+            decoded[contestant.preprocessing] = load_images(paths, preprocessing=contestant.preprocessing)
+        images = decoded[contestant.preprocessing]
+        probabilities[contestant.name] = predict_in_batches(contestant.probabilities, images, batch=config.batch)
+    baseline = next((values for name, values in probabilities.items() if name.endswith("(compiled)")), None)
+    for contestant in contestants:
+        values = probabilities[contestant.name]
+        contestant.row.update(accuracy=compute_accuracy(values, labels), agreement=compute_agreement(values, baseline),
+                              images=len(paths))
+
+
+def add_speedups(rows: list[dict[str, Any]]) -> None:
+    """Set speedup_vs_keras: the Keras row's p50 divided by this row's p50 (None without Keras)."""
+    references = {way: next(((row.get("latency_ms") or {}).get("p50") for row in rows
+                             if row["model"].endswith(f"({way})")), None)
+                  for way in KERAS_WAYS}
+    for row in rows:
+        p50 = (row.get("latency_ms") or {}).get("p50")
+        row["speedup_vs_keras"] = {way: (reference / p50 if reference and p50 else None)
+                                   for way, reference in references.items()}
+
+
+def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -> BenchResult:
+    """Benchmark the models of `config` against the Keras baseline and return one row per model."""
+    progress = progress or SilentProgress()
+    models = resolve_models(config)
+    if config.data is not None:
+        list_labelled_images(config.data)  # fail on a bad --data before minutes of timing
+    notes: list[str] = []
+    progress.stage("loading models")
+    baseline = load_baseline(config, notes)
+    contestants = [open_contestant(path, config=config) for path in models]
+    if baseline is not None:
+        contestants += build_keras_contestants(baseline, config=config)
+    add_cold_starts(contestants, baseline, config=config, progress=progress)
+    machine = describe_machine(threads=config.threads)
+    machine["bare_child_rss_bytes"] = measure_cold_start("bare", threads=config.threads,
+                                                         batch=config.batch)["peak_rss_bytes"]
+    interrupted = time_contestants(contestants, config=config, progress=progress)
+    if interrupted:
+        notes.append("Interrupted: timing stopped early; the rows show the runs collected so far.")
+    elif config.data is not None:
+        add_accuracy(contestants, config=config, progress=progress)
+    rows = [contestant.row for contestant in contestants]
+    for row in rows:
+        for key in ("latency_ms", "throughput_ips", "accuracy", "agreement"):
+            row.setdefault(key, None)
+    add_speedups(rows)
+    return BenchResult(rows=rows, machine=machine, notes=notes)
