@@ -1,0 +1,159 @@
+"""Folder throughput: images/s of `catdog-run` on full-resolution JPEGs (target: 1,000/s on 2 cores).
+
+Measures, on the fullres_sample photos repeated `--repeat` times (after one warm-up pass,
+so the files are in the page cache):
+
+  stages     decode-and-resize alone and inference alone, on one thread, in CPU ms per image
+  pipeline   `classify_files` (decode pool + batched inference) over the whole list, in-process
+  cli        the `catdog-run FOLDER... --format json` process end to end, stdout to /dev/null
+
+Wall-clock images/s depend on what else runs on the machine, so each row also reports the
+process CPU time, its images per CPU-second, and how idle the CPUs were at the start.
+Results go to benchmarks/results/folder_throughput.{json,md}.
+
+    .venv/bin/python benchmarks/folder_throughput.py --model runtime/models/catdog_int8.tflite
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from catdog.bench.machine import describe_machine
+from catdog.runtime.engine import open_engine
+from catdog.runtime.models import default_model_path
+from catdog.runtime.pipeline import classify_files, decode_file
+from catdog.runtime.sources import list_folder
+
+PHOTOS = Path("/work/shared/datasets/cats_and_dogs/fullres_sample")
+RESULTS = Path(__file__).resolve().parent / "results" / "folder_throughput"
+
+
+def idle_percent(seconds: float = 1.0) -> float:
+    """Share of all cores left idle by every process during `seconds`, from /proc/stat (100 = a quiet machine)."""
+    def sample() -> tuple[int, int]:
+        values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return values[3] + values[4], sum(values)
+    try:
+        idle_before, total_before = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return round(100.0 * (idle_after - idle_before) / max(1, total_after - total_before), 1)
+
+
+def timed(function, *arguments, **options) -> tuple[object, float, float]:
+    """Run a function; return (result, wall seconds, process CPU seconds)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*arguments, **options)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def measure_stages(engine, paths: list[Path], *, batch_size: int) -> dict:
+    """CPU milliseconds per image for decoding alone and inference alone, one thread each."""
+    arrays, _, decode_cpu = timed(lambda: [decode_file(path, engine.preprocessing)[0] for path in paths])
+    batch = np.stack(arrays[:batch_size])
+    engine.predict(batch)
+    rounds = max(1, 2000 // batch_size)
+    _, _, infer_cpu = timed(lambda: [engine.predict(batch) for _ in range(rounds)])
+    decode_ms = decode_cpu * 1000 / len(paths)
+    infer_ms = infer_cpu * 1000 / (rounds * batch_size)
+    return {"decode_cpu_ms_per_image": round(decode_ms, 3), "inference_cpu_ms_per_image": round(infer_ms, 3),
+            "projected_images_per_second_on_2_idle_cores": round(2000 / (decode_ms + infer_ms), 1)}
+
+
+def measure_pipeline(engine, paths: list[Path], *, batch_size: int) -> dict:
+    """Images/s of the in-process folder pipeline."""
+    results, wall, cpu = timed(lambda: list(classify_files(engine, paths, batch_size=batch_size)))
+    errors = sum(result.error is not None for result in results)
+    return {"images": len(results), "errors": errors, "wall_seconds": round(wall, 3),
+            "images_per_second": round(len(results) / wall, 1), "cpu_seconds": round(cpu, 3),
+            "images_per_cpu_second": round(len(results) / cpu, 1)}
+
+
+def measure_cli(model: Path, folders: list[Path], *, batch_size: int, threads: int | None) -> dict:
+    """Images/s of the whole `catdog-run` process, including start-up."""
+    command = [sys.executable, "-m", "catdog.runtime.cli", *map(str, folders), "--model", str(model),
+               "--format", "json", "--batch-size", str(batch_size)]
+    if threads:
+        command += ["--threads", str(threads)]
+    before = os.times()
+    started = time.perf_counter()
+    completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    count = len(list_folder(folders[0])) * len(folders)
+    return {"images": count, "exit_code": completed.returncode, "wall_seconds": round(wall, 3),
+            "images_per_second": round(count / wall, 1), "cpu_seconds": round(cpu, 3),
+            "images_per_cpu_second": round(count / cpu, 1), "summary": completed.stderr.strip().splitlines()[-1:]}
+
+
+def write_markdown(report: dict, path: Path) -> None:
+    """Write the human-readable table next to the JSON."""
+    machine, stages = report["machine"], report["stages"]
+    lines = [
+        "# Folder throughput", "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores; just before the run the CPUs were "
+        f"{report['load_at_start']['idle_percent']}% idle (1-minute load average "
+        f"{report['load_at_start']['load_average']}, which lags).",
+        f"Model: `{report['model']}` on {report['engine']['engine']} {report['engine']['version']}, "
+        f"threads={report['engine']['threads']}, batch size {report['batch_size']}.",
+        f"Data: {report['photos']} full-resolution JPEGs x {report['repeat']} passes.", "",
+        "| measurement | images | wall s | images/s | CPU s | images per CPU-second |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("pipeline", "cli"):
+        row = report[name]
+        lines.append(f"| {name} | {row['images']} | {row['wall_seconds']} | {row['images_per_second']} | "
+                     f"{row['cpu_seconds']} | {row['images_per_cpu_second']} |")
+    lines += ["", f"One thread, CPU time per image: decode+resize {stages['decode_cpu_ms_per_image']} ms, "
+              f"inference {stages['inference_cpu_ms_per_image']} ms; on 2 idle cores that projects to "
+              f"{stages['projected_images_per_second_on_2_idle_cores']} images/s.", "",
+              f"Command: `{report['command']}`", ""]
+    path.write_text("\n".join(lines))
+
+
+@click.command()
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Model to run; default: the shipped default model.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=PHOTOS,
+              show_default=True, help="Folder of photos.")
+@click.option("--repeat", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many times the folder is classified in one run.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per call.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Engine threads.")
+@click.option("--out", type=click.Path(path_type=Path), default=RESULTS, show_default=True,
+              help="Results path without suffix.")
+def main(model, data, repeat, batch_size, threads, out):
+    """Measure folder throughput and write the results as JSON and Markdown."""
+    model = model or default_model_path()
+    engine = open_engine(model, threads=threads)
+    paths = list_folder(data)
+    load = {"load_average": round(os.getloadavg()[0], 2), "idle_percent": idle_percent()}
+    list(classify_files(engine, paths, batch_size=batch_size))  # warm the page cache and the engine
+    report = {
+        "machine": describe_machine(threads=threads or 0), "load_at_start": load,
+        "model": str(model), "engine": engine.describe(), "batch_size": batch_size,
+        "photos": len(paths), "repeat": repeat,
+        "stages": measure_stages(engine, paths, batch_size=batch_size),
+        "pipeline": measure_pipeline(engine, paths * repeat, batch_size=batch_size),
+        "cli": measure_cli(model, [data] * repeat, batch_size=batch_size, threads=threads),
+        "command": " ".join(["python benchmarks/folder_throughput.py", *sys.argv[1:]]),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, out.with_suffix(".md"))
+    print(json.dumps({key: report[key] for key in ("stages", "pipeline", "cli")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

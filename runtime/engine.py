@@ -1,0 +1,252 @@
+"""One inference engine per model file: LiteRT for .tflite, onnxruntime for .onnx, Keras for .keras.
+
+Every engine takes an (N, H, W, 3) uint8 batch of raw pixels and returns (N,) float32 P(dog),
+so callers never care about the backend, its input dtype or its output quantization.
+Backends are imported inside `open_engine`, so importing this module stays cheap and never
+touches TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from catdog.errors import CatdogError
+from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing
+
+FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".keras": "keras"}
+
+
+class Engine:
+    """A loaded model: `.predict(uint8 batch) -> float32 P(dog)`, plus what it was exported with."""
+
+    name = "engine"
+    package = ""
+
+    def __init__(self, path: Path, *, threads: int | None, metadata: dict[str, Any]):
+        self.path = Path(path)
+        self.format = FORMATS[self.path.suffix.lower()]
+        self.threads = threads
+        self.metadata = metadata
+        self.preprocessing = (Preprocessing.from_dict(metadata["preprocessing"])
+                              if metadata.get("preprocessing") else DEFAULT_PREPROCESSING)
+        self.labels = tuple(metadata.get("labels") or self.preprocessing.labels)
+        self.precision = metadata.get("precision") or "fp32"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Return P(labels[1]) for an (N, H, W, 3) uint8 batch as an (N,) float32 array."""
+        batch = np.asarray(batch)
+        if batch.ndim == 3:
+            batch = batch[None]
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise ValueError(f"expected an (N, H, W, 3) uint8 batch, got shape {batch.shape}")
+        if len(batch) == 0:
+            return np.zeros((0,), dtype=np.float32)
+        return np.asarray(self._run(np.ascontiguousarray(batch, dtype=np.uint8)), dtype=np.float32).reshape(-1)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Name the engine, its version and thread count, and the model it runs."""
+        import importlib.metadata  # only here: importing it costs a one-image run ~20 ms
+
+        try:
+            version = importlib.metadata.version(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+        return {"engine": self.name, "version": version, "threads": self.threads,
+                "model": str(self.path), "format": self.format, "precision": self.precision}
+
+
+def quantize(batch: np.ndarray, *, dtype: Any, scale: float, zero_point: int) -> np.ndarray:
+    """Convert raw 0..255 pixels to what an input tensor expects (float, or quantized integers)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return batch.astype(dtype)
+    if dtype == np.uint8 and (scale in (0.0, 1.0)) and zero_point == 0:
+        return batch  # the int8 export takes raw pixels directly: no copy, no rounding
+    values = batch.astype(np.float32) if scale == 0.0 else batch.astype(np.float32) / scale + zero_point
+    limits = np.iinfo(dtype)
+    return np.clip(np.round(values), limits.min, limits.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, *, scale: float, zero_point: int) -> np.ndarray:
+    """Turn a quantized integer output back into a float probability."""
+    if values.dtype.kind == "f" or scale == 0.0:
+        return values.astype(np.float32)
+    return (values.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Hide what C++ code writes to file descriptor 2 inside the block, replaying it if the block fails.
+
+    LiteRT announces "INFO: Created TensorFlow Lite XNNPACK delegate" on every first
+    allocation, which would land between a user's results and the run summary.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class LiteRTEngine(Engine):
+    """A TFLite model on ai-edge-litert (or tflite-runtime): one interpreter, resized per batch size."""
+
+    def __init__(self, path: Path, *, threads: int | None, metadata: dict[str, Any]):
+        super().__init__(path, threads=threads, metadata=metadata)
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+            self.name, self.package = "ai-edge-litert", "ai-edge-litert"
+        except ImportError:
+            try:
+                from tflite_runtime.interpreter import Interpreter
+                self.name, self.package = "tflite-runtime", "tflite-runtime"
+            except ImportError:
+                raise CatdogError(f"cannot run {path}: no TFLite interpreter installed: "
+                                  "pip install ai-edge-litert, or use an .onnx model") from None
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        with native_stderr_silenced():
+            self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.batch_size = int(self.input["shape"][0])
+        # A model exported with a fixed batch dimension is run one fixed-size slice at a time.
+        signature = self.input.get("shape_signature")
+        self.resizable = signature is None or len(signature) == 0 or int(signature[0]) == -1
+        if "precision" not in metadata and np.dtype(self.input["dtype"]).kind in "iu":
+            self.precision = "int8"
+
+    def _resize(self, batch_size: int) -> None:
+        # Resizing re-plans the interpreter's memory, so it happens only when the batch size changes.
+        shape = [batch_size, *[int(size) for size in self.input["shape"][1:]]]
+        self.interpreter.resize_tensor_input(self.input["index"], shape)
+        self.interpreter.allocate_tensors()
+        self.batch_size = batch_size
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self.batch_size:
+            if not self.resizable and self.batch_size == 1:
+                return np.concatenate([self._run(batch[index:index + 1]).reshape(-1) for index in range(len(batch))])
+            self._resize(len(batch))
+        scale, zero_point = self.input["quantization"]
+        self.interpreter.set_tensor(self.input["index"], quantize(
+            batch, dtype=self.input["dtype"], scale=scale, zero_point=zero_point))
+        self.interpreter.invoke()
+        scale, zero_point = self.output["quantization"]
+        return dequantize(self.interpreter.get_tensor(self.output["index"]), scale=scale, zero_point=zero_point)
+
+
+ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8,
+              "tensor(float16)": np.float16}
+
+
+class OnnxEngine(Engine):
+    """An ONNX model on onnxruntime's CPU provider."""
+
+    name, package = "onnxruntime", "onnxruntime"
+
+    def __init__(self, path: Path, *, threads: int | None, metadata: dict[str, Any]):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning worker threads would steal the cores that decode images in folder mode.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        if not metadata:
+            # Fall back to the session's own copy of the embedded metadata.
+            text = self.session.get_modelmeta().custom_metadata_map.get("catdog")
+            metadata = json.loads(text) if text else {}
+        super().__init__(path, threads=threads, metadata=metadata)
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.input_dtype = ONNX_TYPES.get(model_input.type, np.float32)
+        self.input_quantization = (metadata.get("input") or {}).get("quantization") or {}
+        self.output_quantization = (metadata.get("output") or {}).get("quantization") or {}
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        feed = quantize(batch, dtype=self.input_dtype, scale=float(self.input_quantization.get("scale", 1.0)),
+                        zero_point=int(self.input_quantization.get("zero_point", 0)))
+        output = self.session.run(None, {self.input_name: feed})[0]
+        return dequantize(output, scale=float(self.output_quantization.get("scale", 1.0)),
+                          zero_point=int(self.output_quantization.get("zero_point", 0)))
+
+
+class KerasEngine(Engine):
+    """The original Keras model through TensorFlow, for parity checks against the exported files."""
+
+    name, package = "tensorflow", "tensorflow"
+
+    def __init__(self, path: Path, *, threads: int | None, metadata: dict[str, Any]):
+        from catdog.errors import require_tensorflow
+
+        tf = require_tensorflow()
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        import keras
+
+        super().__init__(path, threads=threads, metadata=metadata)
+        self.model = keras.models.load_model(path, compile=False)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(batch.astype(np.float32), training=False))
+
+
+BACKENDS = {"tflite": LiteRTEngine, "onnx": OnnxEngine, "keras": KerasEngine}
+
+
+def read_model_metadata(path: Path) -> dict[str, Any]:
+    """Return the model's embedded catdog metadata, or {} when it has none (e.g. a .keras file)."""
+    if path.suffix.lower() == ".keras":
+        return {}
+    try:
+        from catdog.runtime.metadata import read_metadata
+    except ImportError:
+        return {}
+    try:
+        return read_metadata(path) or {}
+    except CatdogError:
+        raise
+    except Exception:  # noqa: BLE001 - a model without metadata still runs with the default preprocessing
+        return {}
+
+
+def open_engine(model_path: str | Path, *, threads: int | None = None) -> Engine:
+    """Load a model with the backend its suffix names; raise CatdogError (exit 2) if it cannot run."""
+    path = Path(model_path)
+    model_format = FORMATS.get(path.suffix.lower())
+    if model_format is None:
+        raise CatdogError(f"unknown model type {path.suffix or path.name!r}: "
+                          f"use a {', '.join(FORMATS)} file")
+    if not path.is_file():
+        raise CatdogError(f"model not found: {path} (pass --model PATH, or omit it for the shipped model)")
+    metadata = read_model_metadata(path)
+    try:
+        return BACKENDS[model_format](path, threads=threads, metadata=metadata)
+    except CatdogError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any loader failure means the file is not a usable model
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CatdogError(f"cannot load model {path}: {message}") from None

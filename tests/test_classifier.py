@@ -1,0 +1,78 @@
+"""Tests for the Python API: `Classifier(model_path).predict(...)` on every kind of input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog.runtime.classifier import Classifier, Prediction
+from test_runtime import build_onnx_model, catdog_metadata, expected_probability
+
+
+@pytest.fixture
+def classifier(tmp_path) -> Classifier:
+    return Classifier(build_onnx_model(tmp_path / "tiny.onnx", metadata=catdog_metadata()), threads=1)
+
+
+def blue_image() -> Image.Image:
+    return Image.new("RGB", (50, 40), (10, 20, 220))
+
+
+def test_one_path_gives_one_prediction(classifier, tmp_path):
+    path = tmp_path / "blue.png"
+    blue_image().save(path)
+    prediction = classifier.predict(path)
+    assert isinstance(prediction, Prediction)
+    assert prediction.label == "dog" and prediction.source == str(path)
+    assert prediction.probabilities["dog"] == pytest.approx(expected_probability(np.asarray(blue_image())), abs=1e-4)
+    assert prediction.probabilities["cat"] + prediction.probabilities["dog"] == pytest.approx(1.0)
+    assert prediction.latency_ms > 0 and prediction.error is None
+
+
+def test_pil_array_and_bytes_inputs_agree(classifier):
+    image = blue_image()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    answers = [classifier.predict(source).probabilities["dog"]
+               for source in (image, np.asarray(image), buffer.getvalue(), str_free(buffer))]
+    assert answers == pytest.approx([answers[0]] * 4)
+
+
+def str_free(buffer: io.BytesIO) -> io.BytesIO:
+    """A fresh file object over the same bytes."""
+    return io.BytesIO(buffer.getvalue())
+
+
+def test_lists_and_4d_arrays_give_one_prediction_each(classifier):
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[..., 0] = 230
+    blue = np.zeros((64, 64, 3), np.uint8)
+    blue[..., 2] = 230
+    labels = [prediction.label for prediction in classifier.predict([red, blue, red])]
+    assert labels == ["cat", "dog", "cat"]
+    assert [prediction.label for prediction in classifier.predict(np.stack([blue, red]))] == ["dog", "cat"]
+    assert classifier.predict([]) == []
+
+
+def test_unreadable_image_raises(classifier, tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(Exception, match="cannot identify|empty"):
+        classifier.predict(tmp_path / "empty.jpg")
+
+
+def test_prediction_record_uses_error_instead_of_label():
+    from catdog.runtime.classifier import make_error
+
+    record = make_error(OSError("truncated"), source="x.jpg").to_dict()
+    assert record == {"source": "x.jpg", "error": "OSError: truncated", "latency_ms": 0.0}
+
+
+def test_package_exposes_the_api_lazily():
+    import catdog.runtime
+
+    assert catdog.runtime.Classifier is Classifier
+    with pytest.raises(AttributeError):
+        catdog.runtime.no_such_name

@@ -1,0 +1,278 @@
+"""Tests for catdog.runtime's engines, model lookup, preprocessing, sources and folder pipeline.
+
+Models here are tiny ONNX graphs built with the `onnx` helper API: P(dog) rises with the
+image's blue minus red mean, which matches the synthetic photos of `conftest.write_class_folder`
+(cats reddish, dogs bluish). The helpers are imported by the other runtime test modules.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog.errors import CatdogError
+from catdog.runtime import models
+from catdog.runtime.engine import dequantize, open_engine, quantize
+from catdog.runtime.pipeline import classify_files
+from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing, load_image
+from catdog.runtime.sources import Stream, expand_sources
+from conftest import write_class_folder
+
+SLOPE = 0.05  # logit per unit of mean(blue) - mean(red), in raw 0..255 pixels
+
+
+def catdog_metadata(*, preprocessing: Preprocessing = DEFAULT_PREPROCESSING, input_dtype: str = "float32",
+                    precision: str = "fp32") -> dict:
+    """The metadata document an exported model carries (see the shared interfaces)."""
+    return {"schema": 1, "labels": list(preprocessing.labels), "preprocessing": preprocessing.to_dict(),
+            "input": {"name": "image", "dtype": input_dtype, "shape": [None, 64, 64, 3], "layout": "NHWC",
+                      "quantization": None},
+            "output": {"meaning": "probability of labels[1]", "dtype": "float32", "quantization": None},
+            "format": "onnx", "precision": precision, "source_sha256": "0" * 64, "export_options": {},
+            "catdog_version": "0.1.0"}
+
+
+def build_onnx_model(path: Path, *, metadata: dict | None = None, input_dtype: str = "float32",
+                     size: int = 64) -> Path:
+    """Write a tiny ONNX model: sigmoid(SLOPE * (mean blue - mean red)), NHWC input of raw pixels."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    element = TensorProto.UINT8 if input_dtype == "uint8" else TensorProto.FLOAT
+    nodes, source = [], "image"
+    if input_dtype == "uint8":
+        nodes.append(helper.make_node("Cast", ["image"], ["image_float"], to=TensorProto.FLOAT))
+        source = "image_float"
+    nodes += [
+        helper.make_node("ReduceMean", [source], ["means"], axes=[1, 2], keepdims=0),
+        helper.make_node("MatMul", ["means", "weights"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    weights = numpy_helper.from_array(np.array([[-SLOPE], [0.0], [SLOPE]], dtype=np.float32), "weights")
+    graph = helper.make_graph(
+        nodes, "tiny_catdog",
+        [helper.make_tensor_value_info("image", element, [None, size, size, 3])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None, 1])],
+        initializer=[weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    if metadata is not None:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "catdog", json.dumps(metadata)
+    onnx.save(model, str(path))
+    return path
+
+
+def expected_probability(pixels: np.ndarray) -> float:
+    """What the tiny model should answer for one (H, W, 3) array."""
+    means = pixels.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    return float(1.0 / (1.0 + np.exp(-SLOPE * (means[2] - means[0]))))
+
+
+@pytest.fixture
+def onnx_model(tmp_path: Path) -> Path:
+    """A tiny float-input ONNX model carrying catdog metadata."""
+    return build_onnx_model(tmp_path / "tiny.onnx", metadata=catdog_metadata())
+
+
+# --- engines ------------------------------------------------------------------------------------
+
+
+def test_onnx_engine_matches_the_graph_and_reads_metadata(onnx_model):
+    engine = open_engine(onnx_model, threads=1)
+    batch = np.random.default_rng(0).integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
+    probabilities = engine.predict(batch)
+    assert probabilities.shape == (5,) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities, [expected_probability(image) for image in batch], atol=1e-5)
+    assert engine.format == "onnx" and engine.labels == ("cat", "dog")
+    assert engine.metadata["schema"] == 1
+    assert engine.describe()["engine"] == "onnxruntime" and engine.describe()["threads"] == 1
+
+
+def test_engine_takes_preprocessing_from_embedded_metadata(tmp_path):
+    custom = Preprocessing(resize="nearest", jpeg_draft=False)
+    engine = open_engine(build_onnx_model(tmp_path / "m.onnx", metadata=catdog_metadata(preprocessing=custom)))
+    assert engine.preprocessing == custom
+
+
+def test_model_without_metadata_runs_with_default_preprocessing(tmp_path):
+    engine = open_engine(build_onnx_model(tmp_path / "bare.onnx"))
+    assert engine.preprocessing == DEFAULT_PREPROCESSING
+    assert engine.predict(np.zeros((1, 64, 64, 3), np.uint8))[0] == pytest.approx(0.5)
+
+
+def test_uint8_input_model_gets_raw_pixels(tmp_path):
+    path = build_onnx_model(tmp_path / "u8.onnx", metadata=catdog_metadata(input_dtype="uint8"), input_dtype="uint8")
+    image = np.zeros((1, 64, 64, 3), np.uint8)
+    image[..., 2] = 200
+    assert open_engine(path).predict(image)[0] == pytest.approx(expected_probability(image[0]), abs=1e-5)
+
+
+def test_quantize_and_dequantize_round_trip():
+    pixels = np.array([0, 100, 255], dtype=np.uint8)
+    assert quantize(pixels, dtype=np.uint8, scale=1.0, zero_point=0) is pixels
+    np.testing.assert_array_equal(quantize(pixels, dtype=np.int8, scale=1.0, zero_point=-128), [-128, -28, 127])
+    np.testing.assert_allclose(dequantize(np.array([0, 128, 255], np.uint8), scale=1 / 256, zero_point=0),
+                               [0.0, 0.5, 255 / 256])
+
+
+@pytest.mark.parametrize("name, message", [("model.pb", "unknown model type"), ("missing.onnx", "model not found")])
+def test_unknown_or_missing_model_is_a_usage_error(tmp_path, name, message):
+    with pytest.raises(CatdogError, match=message):
+        open_engine(tmp_path / name)
+
+
+def test_corrupt_model_is_a_usage_error(tmp_path):
+    for name in ("corrupt.onnx", "corrupt.tflite"):
+        (tmp_path / name).write_bytes(b"this is not a model" * 10)
+        with pytest.raises(CatdogError, match="cannot load model"):
+            open_engine(tmp_path / name)
+
+
+def test_default_model_is_int8_tflite_or_int8_onnx_without_litert(monkeypatch):
+    assert models.default_model_path().name == (
+        "catdog_int8.tflite" if models.litert_available() else "catdog_int8.onnx")
+    monkeypatch.setattr(models, "litert_available", lambda: False)
+    assert models.default_model_path() == models.shipped_model_path("catdog_int8.onnx")
+    assert models.keras_baseline_path().name == "catdog.keras"
+    assert all(path.parent == models.MODELS_DIR for path in models.shipped_models())
+
+
+def test_shipped_int8_tflite_runs_on_litert_without_tensorflow():
+    path = models.shipped_model_path("catdog_int8.tflite")
+    if not path.exists():
+        pytest.skip("the shipped model is not in this tree yet")
+    engine = open_engine(path)
+    assert engine.describe()["engine"] in ("ai-edge-litert", "tflite-runtime")
+    assert engine.precision == "int8" and engine.preprocessing.image_size == (64, 64)
+    batch = np.random.default_rng(1).integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
+    together = engine.predict(batch)
+    alone = np.array([engine.predict(image[None])[0] for image in batch])
+    assert together.shape == (3,) and ((0 <= together) & (together <= 1)).all()
+    np.testing.assert_allclose(together, alone, atol=1e-6)  # batching must not change answers
+
+
+def test_classifying_never_imports_tensorflow(onnx_model, tmp_path):
+    image = tmp_path / "one.png"
+    Image.new("RGB", (30, 20), (0, 0, 255)).save(image)
+    script = ("import sys, catdog.runtime, catdog.runtime.cli, catdog.runtime.classifier\n"
+              "from catdog.runtime.runner import RunConfig, run\n"
+              f"run(RunConfig(sources=({str(image)!r},), model={str(onnx_model)!r}))\n"
+              "heavy = [name for name in ('tensorflow', 'keras', 'onnx', 'tf2onnx') if name in sys.modules]\n"
+              "print('HEAVY', heavy)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout and " dog " in result.stdout
+
+
+def test_cli_import_path_starts_quickly():
+    # Loose on purpose (a loaded 2-core machine must not fail it); benchmarks/cold_start.py has the real figure.
+    script = "import sys, catdog.runtime.cli; assert 'tensorflow' not in sys.modules"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert time.perf_counter() - started < 1.5
+
+
+@pytest.mark.tf
+def test_keras_engine_matches_the_keras_model(tmp_path):
+    from catdog.train.model import build_model
+
+    model = build_model(seed=0)
+    model.save(tmp_path / "random.keras")
+    engine = open_engine(tmp_path / "random.keras")
+    batch = np.random.default_rng(2).integers(0, 256, size=(2, 64, 64, 3), dtype=np.uint8)
+    expected = np.asarray(model(batch.astype(np.float32), training=False)).reshape(-1)
+    np.testing.assert_allclose(engine.predict(batch), expected, atol=1e-6)
+    assert engine.describe()["engine"] == "tensorflow" and engine.preprocessing == DEFAULT_PREPROCESSING
+
+
+# --- preprocessing ------------------------------------------------------------------------------
+
+
+def mode_images() -> dict[str, Image.Image]:
+    """One small image in each Pillow mode a user might hand us."""
+    rgb = Image.new("RGB", (40, 30), (200, 40, 10))
+    return {
+        "L": rgb.convert("L"), "LA": rgb.convert("LA"), "P": rgb.convert("P"), "RGBA": rgb.convert("RGBA"),
+        "CMYK": rgb.convert("CMYK"), "I;16": Image.fromarray(np.full((30, 40), 65535, np.uint16)),
+        "1": rgb.convert("1"),
+    }
+
+
+@pytest.mark.parametrize("mode", list(mode_images()))
+def test_every_mode_becomes_64x64_rgb_uint8(tmp_path, mode):
+    image = mode_images()[mode]
+    path = tmp_path / ("x.tiff" if mode in ("CMYK", "I;16") else "x.png")
+    image.save(path)
+    pixels = load_image(path)
+    assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    if mode == "I;16":
+        assert pixels.min() == 255  # full-scale 16-bit is white, not clipped garbage
+    if mode == "CMYK":
+        assert pixels[..., 0].mean() > pixels[..., 2].mean()  # still reddish after conversion
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = (255, 0, 0)  # left half red, right half blue
+    pixels[:, 20:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    loaded = load_image(tmp_path / "rotated.jpg")
+    # After a clockwise turn the red half is on top and the blue half at the bottom.
+    assert loaded[:20, :, 0].mean() > 200 and loaded[-20:, :, 2].mean() > 200
+
+
+@pytest.mark.tf
+def test_runtime_arrays_equal_the_training_pipeline(tmp_path):
+    from catdog.train.data import decode_images, list_labelled_files
+
+    folder = write_class_folder(tmp_path / "photos", per_class=3, size=(333, 251))
+    files = list_labelled_files(folder)
+    training_images, _ = decode_images(files, workers=2)
+
+    class Recorder:
+        preprocessing, labels, seen = DEFAULT_PREPROCESSING, ("cat", "dog"), []
+
+        def predict(self, batch):
+            self.seen.append(batch.copy())
+            return np.full(len(batch), 0.5, np.float32)
+
+    recorder = Recorder()
+    list(classify_files(recorder, files.paths, batch_size=4))
+    np.testing.assert_array_equal(np.concatenate(recorder.seen), training_images)
+
+
+# --- sources and the folder pipeline ---------------------------------------------------------------
+
+
+def test_sources_expand_folders_globs_videos_urls_and_camera(tmp_path):
+    write_class_folder(tmp_path / "photos", per_class=2)
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    (tmp_path / "photos" / ".hidden.jpg").write_bytes(b"")
+    inputs = expand_sources([str(tmp_path / "photos"), str(tmp_path / "photos" / "cats" / "*.jpg"),
+                             "clip.mp4", "rtsp://camera.local/stream", str(tmp_path / "absent.jpg")], camera=0)
+    names = [item.name if isinstance(item, Stream) else item.name for item in inputs]
+    assert names == ["cat.0.jpg", "cat.1.jpg", "dog.0.jpg", "dog.1.jpg", "cat.0.jpg", "cat.1.jpg",
+                     "clip.mp4", "rtsp://camera.local/stream", "absent.jpg", "camera:0"]
+
+
+def test_folder_pipeline_classifies_in_order_with_errors_in_place(onnx_model, tmp_path):
+    folder = write_class_folder(tmp_path / "photos", per_class=5)
+    paths = sorted(folder.rglob("*.jpg"))
+    (folder / "broken.jpg").write_bytes(b"")
+    paths.insert(3, folder / "broken.jpg")
+    results = list(classify_files(open_engine(onnx_model), paths, batch_size=4, workers=2))
+    assert [result.source for result in results] == [str(path) for path in paths]
+    assert results[3].error and results[3].label is None
+    labels = [result.label for result in results if result.error is None]
+    assert labels == ["cat"] * 5 + ["dog"] * 5
+    assert all(result.latency_ms > 0 for result in results)
