@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,28 @@ def describe_machine(*, threads: int) -> dict[str, Any]:
         # Other processes compete for the cores; the 1-minute load average says how much.
         "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
+
+
+def idle_percent(seconds: float = 1.0) -> float:
+    """Share of all cores left idle by every process during `seconds`, from /proc/stat (100 = a quiet machine)."""
+    def sample() -> tuple[int, int]:
+        values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return values[3] + values[4], sum(values)
+    try:
+        idle_before, total_before = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return round(100.0 * (idle_after - idle_before) / max(1, total_after - total_before), 1)
+
+KERAS_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+model = tf.keras.models.load_model(sys.argv[1], compile=False)
+image = Image.open(sys.argv[2]).convert("RGB").resize((64, 64), Image.BILINEAR)
+probability = float(model.predict(np.asarray(image, np.float32)[None], verbose=0)[0, 0])
+print("dog" if probability >= 0.5 else "cat", probability)
+"""

@@ -4,6 +4,7 @@ Targets: <= 60 s wall time for the whole command on this machine, and an int8 TF
 <= 320 KB. The command runs as a fresh process, exactly as a user would type it (TensorFlow
 import included), into a temporary folder. Results go to benchmarks/results/export_speed.{json,md}.
 
+
     .venv/bin/python benchmarks/export_speed.py [--model runtime/models/catdog.keras] [--repeats 3]
 """
 
@@ -20,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from catdog.bench.machine import read_cpu_model
+
 RESULTS = Path(__file__).parent / "results"
 TIME_TARGET_SECONDS = 60.0
 SIZE_TARGET_BYTES = 320 * 1024
@@ -27,14 +30,7 @@ SIZE_TARGET_BYTES = 320 * 1024
 
 def machine() -> dict:
     """CPU model and core count, from /proc/cpuinfo, and the load when the run started."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = read_cpu_model()
     return {"cpu": model, "cores": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "system": f"{platform.system()} {platform.machine()}"}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import describe_machine
+from catdog.bench.machine import describe_machine, idle_percent
 from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path
 from catdog.runtime.pipeline import classify_files, decode_file
@@ -34,20 +34,6 @@ from catdog.runtime.sources import list_folder
 
 PHOTOS = Path("/work/shared/datasets/cats_and_dogs/fullres_sample")
 RESULTS = Path(__file__).resolve().parent / "results" / "folder_throughput"
-
-
-def idle_percent(seconds: float = 1.0) -> float:
-    """Share of all cores left idle by every process during `seconds`, from /proc/stat (100 = a quiet machine)."""
-    def sample() -> tuple[int, int]:
-        values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return values[3] + values[4], sum(values)
-    try:
-        idle_before, total_before = sample()
-        time.sleep(seconds)
-        idle_after, total_after = sample()
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-    return round(100.0 * (idle_after - idle_before) / max(1, total_after - total_before), 1)
 
 
 def timed(function, *arguments, **options) -> tuple[object, float, float]:

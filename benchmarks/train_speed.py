@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -23,18 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from catdog.bench.machine import read_cpu_model
+
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, or the platform's name for it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -70,7 +60,7 @@ def main() -> None:
     # The first epoch also traces and compiles the graph; the steady state is the rest.
     steady = [row["seconds"] for row in rows[1:]] or [row["seconds"] for row in rows]
     result = {
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "machine": f"{read_cpu_model()}, {os.cpu_count()} cores",
         "command": " ".join(command[1:]),
         "epochs_seen": len(rows),
         "first_epoch_seconds": rows[0]["seconds"] if rows else None,

@@ -29,6 +29,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from catdog.bench.machine import read_cpu_model
 from catdog.runtime.live import iter_frames, prepare_frames
 from catdog.runtime.preprocess import prepare_array
 
@@ -39,14 +40,7 @@ BATCH_SIZE = 16
 
 def machine() -> dict:
     """Name the CPU, core count and load, so results from different machines are not mixed up."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = read_cpu_model()
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
 
 

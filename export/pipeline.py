@@ -101,7 +101,10 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     log(f"validating on {validation.source}")
     keras_probabilities = np.asarray(
         model.predict(validation.images.astype(np.float32), batch_size=256, verbose=0), dtype=np.float32).reshape(-1)
-    options = {**config.to_dict(), "model": str(model_path),
+    # The shipped default is named by file only: an absolute path would leak the exporting machine's
+    # folders into every file and say nothing to the user who reads it back.
+    model_name = str(model_path) if config.model is not None else f"shipped:{model_path.name}"
+    options = {**config.to_dict(), "model": model_name,
                "calibration_images": None if calibration is None else int(len(calibration)),
                "validation": validation.source}
     context = {"model": model, "source_sha256": artifact.file_sha256(model_path), "options": options,
