@@ -46,6 +46,7 @@ def test_split_is_stratified_and_stable_by_file_name(tmp_path):
     assert len(moved) <= 2  # only files pushed out by the larger quota, never new ones mixed in at random
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize("layout, message", [
     ("missing", "data folder not found"),
     ("empty", "no class subfolders"),
@@ -65,6 +66,16 @@ def test_bad_data_folders_exit_2_with_one_line(tmp_path, layout, message):
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_missing_tensorflow_is_one_line_naming_the_extra(photo_folder, tmp_path, monkeypatch):
+    # None in sys.modules makes `import tensorflow` fail, as on a runtime-only install.
+    monkeypatch.setitem(__import__("sys").modules, "tensorflow", None)
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("pip install 'catdog[train]'")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.tf
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_output_exits_2(photo_folder, tmp_path):
     locked = tmp_path / "locked"
@@ -73,6 +84,7 @@ def test_unwritable_output_exits_2(photo_folder, tmp_path):
     assert result.exit_code == 2 and "cannot write" in result.output
 
 
+@pytest.mark.tf
 def test_output_path_that_is_a_file_exits_2(photo_folder, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -139,7 +151,7 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     assert len((tmp_path / "one" / "history.csv").read_text().strip().splitlines()) == 1 + 3
 
 
+@pytest.mark.tf
 def test_resume_without_checkpoint_exits_2(photo_folder, tmp_path):
-    pytest.importorskip("tensorflow")
     result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), "--resume"])
     assert result.exit_code == 2 and "no checkpoint" in result.output
