@@ -29,7 +29,7 @@ import click
 from catdog.bench.machine import describe_machine, idle_percent
 from catdog.runtime.models import default_model_path, keras_baseline_path
 
-IMAGE = Path("/work/shared/datasets/cats_and_dogs/single_prediction/cat_or_dog_1.jpg")
+IMAGE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "single_prediction/cat_or_dog_1.jpg"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "cold_start"
 
 KERAS_SCRIPT = """

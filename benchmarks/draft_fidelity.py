@@ -30,7 +30,7 @@ from catdog.runtime.models import default_model_path
 from catdog.runtime.preprocess import load_image
 from catdog.runtime.sources import list_folder
 
-PHOTOS = Path("/work/shared/datasets/cats_and_dogs/fullres_sample")
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "draft_fidelity"
 
 

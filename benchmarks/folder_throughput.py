@@ -32,7 +32,7 @@ from catdog.runtime.models import default_model_path
 from catdog.runtime.pipeline import classify_files, decode_file
 from catdog.runtime.sources import list_folder
 
-PHOTOS = Path("/work/shared/datasets/cats_and_dogs/fullres_sample")
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "folder_throughput"
 
 

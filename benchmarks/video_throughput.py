@@ -33,7 +33,7 @@ from catdog.bench.machine import read_cpu_model
 from catdog.runtime.live import iter_frames, prepare_frames
 from catdog.runtime.preprocess import prepare_array
 
-PHOTOS = Path("/work/shared/datasets/cats_and_dogs/fullres_sample")
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "video_throughput"
 BATCH_SIZE = 16
 

@@ -6,7 +6,7 @@ calibration) and `samples/validation/{cats,dogs}/` from the validation split (fo
 exported models). Both come from the same stable split training uses, so calibration never
 sees a validation image. Regenerate them with
 
-    python -m catdog.export.samples --data /work/shared/datasets/cats_and_dogs
+    python -m catdog.export.samples --data ../shared/datasets/cats_and_dogs
 """
 
 from __future__ import annotations

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Rerun every benchmark behind the README's figures, one after another on a quiet machine,
+# and rewrite benchmarks/results/. Needs the [dev] extra and ../shared/datasets/cats_and_dogs.
+#
+#   bash benchmarks/run_all.sh            # about 25 minutes on 2 cores
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+export PATH="$(dirname "$python"):$PATH"
+"$python" benchmarks/latency.py
+"$python" benchmarks/cold_start.py
+"$python" benchmarks/folder_throughput.py
+"$python" benchmarks/draft_fidelity.py
+"$python" benchmarks/video_throughput.py --repeats 3
+"$python" benchmarks/export_speed.py --repeats 3
+"$python" benchmarks/train_speed.py --minutes 10
