@@ -33,5 +33,5 @@ report=$(mktemp)
     "$bin"/$command
   done
 } > "$report"
-mv "$report" "$models/verification.md"
+chmod 644 "$report" && mv "$report" "$models/verification.md"
 ls -l "$models"
