@@ -155,3 +155,33 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
 def test_resume_without_checkpoint_exits_2(photo_folder, tmp_path):
     result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), "--resume"])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+
+
+@pytest.mark.tf
+def test_ctrl_c_leaves_a_resumable_checkpoint_and_no_model(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_class_folder(tmp_path / "data", per_class=8)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "catdog.train.cli", "--data", str(data), "--out", str(out),
+               "--epochs", "500", "--batch-size", "8", "--val-split", "0.25"]
+    # A shell's background job may inherit SIGINT as ignored; the child gets the default back.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoint" / "state.json").exists() and time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "--resume" in err
+    assert not (out / "model.keras").exists()
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] >= 1 and (out / "checkpoint" / "last.keras").exists()

@@ -148,7 +148,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
                       callbacks=[callback], verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
-        print(f"\nInterrupted after epoch {state['epoch']}; continue with the same command plus --resume "
+        # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
+        saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
+        print(f"\nInterrupted; the checkpoint holds epoch {saved}; continue with the same command plus --resume "
               f"(checkpoint in {checkpoint_dir}).", file=sys.stderr)
         raise
     if state["best_epoch"] is None:
