@@ -11,27 +11,18 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from catdog.errors import CatdogError
 from catdog.runtime.preprocess import Preprocessing, load_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
 def list_labelled_images(data: Path) -> tuple[list[Path], np.ndarray, list[str]]:
-    """Return image paths, their integer labels and the sorted class names of a class folder."""
-    classes = sorted(path.name for path in Path(data).iterdir() if path.is_dir()) if Path(data).is_dir() else []
-    if len(classes) != 2:
-        raise CatdogError(f"--data {data} must hold exactly two class subfolders (e.g. cats/ and dogs/), "
-                          f"found {len(classes)}")
-    paths: list[Path] = []
-    labels: list[int] = []
-    for index, name in enumerate(classes):
-        found = sorted(path for path in (Path(data) / name).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
-        paths.extend(found)
-        labels.extend([index] * len(found))
-    if not paths:
-        raise CatdogError(f"--data {data} has no images in {classes[0]}/ or {classes[1]}/")
-    return paths, np.asarray(labels, dtype=np.int64), classes
+    """Return image paths, their integer labels and the sorted class names of a class folder.
+
+    The folder is read exactly as training reads one (`catdog.train.data`, which needs no
+    TensorFlow to list files), so a label here means what it meant there.
+    """
+    from catdog.train.data import list_labelled_files
+
+    files = list_labelled_files(Path(data))
+    return list(files.paths), np.asarray(files.labels, dtype=np.int64), list(files.class_names)
 
 
 def load_images(paths: list[Path], *, preprocessing: Preprocessing) -> np.ndarray:

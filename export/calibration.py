@@ -17,9 +17,7 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.export.samples import CALIBRATION_DIR, VALIDATION_DIR
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing, load_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, IMAGE_SUFFIXES, Preprocessing, load_image
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 ImageSource = Union[str, os.PathLike, bytes, io.IOBase, Image.Image, np.ndarray]
 
+# What counts as a photo, for training, calibration, benchmarks and `catdog-run` folders alike:
+# formats Pillow decodes, by file suffix.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+
 RESIZE_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,

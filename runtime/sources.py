@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+from catdog.runtime.preprocess import IMAGE_SUFFIXES
+
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 STREAM_SCHEMES = ("http://", "https://", "rtsp://", "rtsps://", "rtmp://")
 GLOB_CHARACTERS = frozenset("*?[")

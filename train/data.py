@@ -18,12 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from catdog.errors import CatdogError
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing, load_image
+from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, IMAGE_SUFFIXES, Preprocessing, load_image
 
 # How many files are decoded (and copied) per step when building or compacting a cache.
 DECODE_CHUNK = 4096
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
 
 @dataclass(frozen=True)
 class LabelledFiles:
