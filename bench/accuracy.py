@@ -11,7 +11,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from catdog.runtime.preprocess import Preprocessing, load_image
+from catdog.runtime.preprocess import load_image
+from catdog.runtime.spec import ModelSpec
 
 def list_labelled_images(data: Path) -> tuple[list[Path], np.ndarray, list[str]]:
     """Return image paths, their integer labels and the sorted class names of a class folder.
@@ -25,9 +26,9 @@ def list_labelled_images(data: Path) -> tuple[list[Path], np.ndarray, list[str]]
     return list(files.paths), np.asarray(files.labels, dtype=np.int64), list(files.class_names)
 
 
-def load_images(paths: list[Path], *, preprocessing: Preprocessing) -> np.ndarray:
+def load_images(paths: list[Path], *, spec: ModelSpec) -> np.ndarray:
     """Decode every image with the one preprocessing contract into an (N, H, W, 3) uint8 array."""
-    return np.stack([load_image(path, preprocessing=preprocessing) for path in paths])
+    return np.stack([load_image(path, spec=spec) for path in paths])
 
 
 def predict_in_batches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, *, batch: int) -> np.ndarray:

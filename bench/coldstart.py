@@ -68,7 +68,7 @@ def run_engine(model_path: Path, *, threads: int, batch: int) -> dict[str, Any]:
     start = time.perf_counter()
     engine = open_engine(model_path, threads=threads)
     load_ms = time_since(start)
-    height, width = engine.preprocessing.image_size
+    height, width = engine.spec.image_size
     images = np.random.default_rng(0).integers(0, 256, size=(batch, height, width, 3), dtype=np.uint8)
     start = time.perf_counter()
     engine.predict(images[:1])

@@ -23,7 +23,12 @@ class KerasBaseline:
     versions: dict[str, str]
     model: Any = field(repr=False)
     compiled: Callable[[Any], Any] = field(repr=False)
-    image_size: tuple[int, int] = (64, 64)
+    spec: Any = None  # the model's ModelSpec: from its card, else from its tensors
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the model's input."""
+        return self.spec.image_size
 
     def timing_calls(self, *, batch: int, seed: int = 0) -> dict[str, dict[str, Callable[[], object]]]:
         """Return {"predict": {"one", "batch"}, "compiled": {...}} calls on fixed random pixels.
@@ -74,6 +79,9 @@ def load_keras_baseline(path: Path, *, threads: int) -> KerasBaseline:
     model = keras.models.load_model(path, compile=False)
     # Tracing once per input shape gives static shapes, which is Keras at its best.
     compiled = tf.function(lambda inputs: model(inputs, training=False))
-    height, width = model.input_shape[1:3]
+    from catdog.runtime.spec import infer_spec, read_card_spec
+
+    spec = read_card_spec(path) or infer_spec(input_shape=model.input_shape, output_shape=model.output_shape,
+                                              name=Path(path).name)
     return KerasBaseline(path=Path(path), versions={"tensorflow": tf.__version__, "keras": keras.__version__},
-                         model=model, compiled=compiled, image_size=(int(height), int(width)))
+                         model=model, compiled=compiled, spec=spec)

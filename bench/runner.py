@@ -16,7 +16,7 @@ from catdog.bench.keras_baseline import KerasBaseline, load_keras_baseline
 from catdog.bench.machine import describe_machine
 from catdog.bench.timing import run_interleaved, summarize
 from catdog.errors import CatdogError, MissingExtraError
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing
+from catdog.runtime.spec import ModelSpec
 
 KERAS_WAYS = ("predict", "compiled")
 
@@ -57,7 +57,7 @@ class Contestant:
     one: Callable[[], object]
     many: Callable[[], object]
     probabilities: Callable[[np.ndarray], np.ndarray]
-    preprocessing: Preprocessing
+    spec: ModelSpec
 
 
 def resolve_models(config: BenchConfig) -> list[Path]:
@@ -95,7 +95,7 @@ def open_contestant(model_path: Path, *, config: BenchConfig) -> Contestant:
     from catdog.runtime.engine import open_engine
 
     engine = open_engine(model_path, threads=config.threads)
-    height, width = engine.preprocessing.image_size
+    height, width = engine.spec.image_size
     rng = np.random.default_rng(0)
     one = rng.integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
     many = rng.integers(0, 256, size=(config.batch, height, width, 3), dtype=np.uint8)
@@ -103,7 +103,7 @@ def open_contestant(model_path: Path, *, config: BenchConfig) -> Contestant:
            "precision": engine.precision, "size_bytes": model_path.stat().st_size, "engine": engine.describe()}
     return Contestant(name=model_path.name, row=row, one=partial(engine.predict, one),
                       many=partial(engine.predict, many), probabilities=engine.predict,
-                      preprocessing=engine.preprocessing)
+                      spec=engine.spec)
 
 
 def build_keras_contestants(baseline: KerasBaseline, *, config: BenchConfig) -> list[Contestant]:
@@ -117,7 +117,7 @@ def build_keras_contestants(baseline: KerasBaseline, *, config: BenchConfig) -> 
                "engine": {"engine": f"keras {way}", **baseline.versions, "threads": config.threads}}
         contestants.append(Contestant(name=name, row=row, one=calls[way]["one"], many=calls[way]["batch"],
                                       probabilities=partial(baseline.probabilities, batch=config.batch),
-                                      preprocessing=DEFAULT_PREPROCESSING))
+                                      spec=baseline.spec))
     return contestants
 
 
@@ -166,13 +166,13 @@ def time_contestants(contestants: list[Contestant], *, config: BenchConfig, prog
 def add_accuracy(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> None:
     """Fill accuracy on --data and label agreement with the Keras baseline (when there is one)."""
     paths, labels, _ = list_labelled_images(config.data)
-    decoded: dict[Preprocessing, np.ndarray] = {}
+    decoded: dict[ModelSpec, np.ndarray] = {}
     probabilities: dict[str, np.ndarray] = {}
     for contestant in contestants:
         progress.stage(f"accuracy on {len(paths)} images: {contestant.name}")
-        if contestant.preprocessing not in decoded:
-            decoded[contestant.preprocessing] = load_images(paths, preprocessing=contestant.preprocessing)
-        images = decoded[contestant.preprocessing]
+        if contestant.spec not in decoded:
+            decoded[contestant.spec] = load_images(paths, spec=contestant.spec)
+        images = decoded[contestant.spec]
         probabilities[contestant.name] = predict_in_batches(contestant.probabilities, images, batch=config.batch)
     baseline = next((values for name, values in probabilities.items() if name.endswith("(compiled)")), None)
     for contestant in contestants:

@@ -37,14 +37,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "draft_fidelity"
 def decode_all(paths: list[Path], preprocessing) -> tuple[np.ndarray, float]:
     """Decode every path; return the (N, H, W, 3) array and CPU milliseconds per image."""
     started = time.process_time()
-    images = np.stack([load_image(path, preprocessing=preprocessing) for path in paths])
+    images = np.stack([load_image(path, spec=spec) for path in paths])
     return images, (time.process_time() - started) * 1000 / len(paths)
 
 
 def compare(engine, paths: list[Path]) -> dict:
     """Compare draft and full decodes of the same photos, pixel by pixel and through the model."""
-    draft_preprocessing = dataclasses.replace(engine.preprocessing, jpeg_draft=True)
-    full_preprocessing = dataclasses.replace(engine.preprocessing, jpeg_draft=False)
+    draft_preprocessing = dataclasses.replace(engine.spec, jpeg_draft=True)
+    full_preprocessing = dataclasses.replace(engine.spec, jpeg_draft=False)
     draft, draft_ms = decode_all(paths, draft_preprocessing)
     full, full_ms = decode_all(paths, full_preprocessing)
     difference = np.abs(draft.astype(np.int16) - full.astype(np.int16))

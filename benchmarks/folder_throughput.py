@@ -45,7 +45,7 @@ def timed(function, *arguments, **options) -> tuple[object, float, float]:
 
 def measure_stages(engine, paths: list[Path], *, batch_size: int) -> dict:
     """CPU milliseconds per image for decoding alone and inference alone, one thread each."""
-    arrays, _, decode_cpu = timed(lambda: [decode_file(path, engine.preprocessing)[0] for path in paths])
+    arrays, _, decode_cpu = timed(lambda: [decode_file(path, engine.spec)[0] for path in paths])
     batch = np.stack(arrays[:batch_size])
     engine.predict(batch)
     rounds = max(1, 2000 // batch_size)

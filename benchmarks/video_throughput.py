@@ -95,7 +95,7 @@ def time_stages(video: Path, engine, *, count: int) -> dict:
 
     convert, rgb = per_frame(lambda pixels: cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), decoded)
     slicing, _ = per_frame(lambda pixels: np.ascontiguousarray(pixels[..., ::-1]), decoded)
-    resize, inputs = per_frame(lambda image: prepare_array(image, preprocessing=engine.preprocessing), rgb)
+    resize, inputs = per_frame(lambda image: prepare_array(image, spec=engine.spec), rgb)
     engine.predict(inputs[0][None])  # the first call plans memory; keep it out of the timing
     inference, _ = per_frame(lambda pixels: engine.predict(pixels[None]), inputs)
     batches = [np.stack(inputs[start:start + BATCH_SIZE]) for start in range(0, len(inputs) - BATCH_SIZE + 1, BATCH_SIZE)]
@@ -118,7 +118,7 @@ def run_serial(video: Path, engine) -> int:
         if not ok:
             break
         image = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-        engine.predict(prepare_array(image, preprocessing=engine.preprocessing)[None])
+        engine.predict(prepare_array(image, spec=engine.spec)[None])
         count += 1
     capture.release()
     return count
@@ -129,7 +129,7 @@ def run_reader(video: Path, engine) -> int:
     count = 0
     with iter_frames(video) as frames:
         for frame in frames:
-            engine.predict(prepare_array(frame.image, preprocessing=engine.preprocessing)[None])
+            engine.predict(prepare_array(frame.image, spec=engine.spec)[None])
             count += 1
     return count
 
@@ -139,7 +139,7 @@ def run_reader_pool(video: Path, engine, *, batch_size: int = 1) -> int:
     count = 0
     pending = []
     with iter_frames(video) as frames:
-        for _, pixels in prepare_frames(frames, preprocessing=engine.preprocessing, workers=2):
+        for _, pixels in prepare_frames(frames, spec=engine.spec, workers=2):
             pending.append(pixels)
             if len(pending) == batch_size:
                 engine.predict(np.stack(pending))
@@ -156,7 +156,7 @@ def measure_live(video: Path, engine, *, frames: int) -> dict:
     latencies = []
     with iter_frames(video, live=True, max_frames=frames) as stream:
         for frame in stream:
-            engine.predict(prepare_array(frame.image, preprocessing=engine.preprocessing)[None])
+            engine.predict(prepare_array(frame.image, spec=engine.spec)[None])
             latencies.append((time.perf_counter() - frame.captured_at) * 1000)
         dropped = stream.dropped
     return {"frames_classified": len(latencies), "frames_dropped": dropped,

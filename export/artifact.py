@@ -19,7 +19,7 @@ import numpy as np
 
 import catdog
 from catdog.runtime.metadata import METADATA_KEY, SCHEMA_VERSION
-from catdog.runtime.preprocess import Preprocessing
+from catdog.runtime.spec import ModelSpec
 
 
 def file_sha256(path: Path) -> str:
@@ -31,15 +31,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_metadata(*, model_format: str, precision: str, tensors: dict[str, dict], preprocessing: Preprocessing,
+def build_metadata(*, model_format: str, precision: str, tensors: dict[str, dict], spec: ModelSpec,
                    source_sha256: str, export_options: dict[str, Any]) -> dict[str, Any]:
-    """The metadata dict (schema 1) one exported file carries."""
-    height, width = preprocessing.image_size
+    """The metadata dict (schema 2) one exported file carries; `model_spec` is the contract."""
     return {
         "schema": SCHEMA_VERSION,
-        "labels": list(preprocessing.labels),
-        "preprocessing": preprocessing.to_dict(),
-        "input": {**tensors["input"], "shape": [None, height, width, 3], "layout": preprocessing.layout},
+        "model_spec": spec.to_dict(),
+        "labels": list(spec.labels),
+        "input": {**tensors["input"], "shape": [None, *spec.input_shape], "layout": spec.layout},
         "output": {**tensors["output"], "meaning": "probability of labels[1]"},
         "format": model_format,
         "precision": precision,

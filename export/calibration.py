@@ -17,7 +17,9 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.export.samples import CALIBRATION_DIR, VALIDATION_DIR
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, IMAGE_SUFFIXES, Preprocessing, load_image
+from catdog.runtime.files import list_images
+from catdog.runtime.preprocess import load_image
+from catdog.runtime.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -29,16 +31,16 @@ class ValidationSet:
     source: str
 
 
-def load_calibration_images(folder: Path | None, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
+def load_calibration_images(folder: Path | None, *, spec: ModelSpec) -> np.ndarray:
     """Decode every image under `folder` (any depth) into (N, H, W, 3) uint8; unreadable files are skipped."""
     folder = Path(folder) if folder is not None else CALIBRATION_DIR
     if not folder.is_dir():
         raise CatdogError(f"calibration folder not found: {folder}")
-    paths = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+    paths = list_images(folder).paths
     images = []
     for path in paths:
         try:
-            images.append(load_image(path, preprocessing=preprocessing))
+            images.append(load_image(path, spec=spec))
         except Exception as error:  # noqa: BLE001 - one bad photo must not stop calibration
             print(f"warning: skipped calibration image {path}: {type(error).__name__}: {error}", file=sys.stderr)
     if not images:
@@ -55,12 +57,11 @@ def read_card(model_path: Path) -> dict:
         return {}
 
 
-def model_preprocessing(model_path: Path) -> Preprocessing:
-    """The preprocessing the model was trained with, from its card, else the default contract."""
-    card = read_card(model_path)
-    if isinstance(card.get("preprocessing"), dict):
-        return Preprocessing.from_dict(card["preprocessing"])
-    return DEFAULT_PREPROCESSING
+def model_spec_from_card(model_path: Path) -> ModelSpec | None:
+    """The ModelSpec the model was trained with, from the card beside it, or None without one."""
+    from catdog.runtime.spec import read_card_spec
+
+    return read_card_spec(model_path)
 
 
 def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
@@ -82,7 +83,7 @@ def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
 
 
 def load_validation_set(val_dir: Path | None, *, model_path: Path,
-                        preprocessing: Preprocessing = DEFAULT_PREPROCESSING) -> ValidationSet:
+                        spec: ModelSpec) -> ValidationSet:
     """Decode the validation images: `--val`, else the card's split, else the shipped samples."""
     from catdog.train.data import decode_images, list_labelled_files, split_files
 
@@ -98,7 +99,7 @@ def load_validation_set(val_dir: Path | None, *, model_path: Path,
         source = "shipped validation samples"
     # Keras's progress bar writes to stdout, which belongs to the summary table.
     with contextlib.redirect_stdout(sys.stderr):
-        images, labels = decode_images(files, preprocessing=preprocessing, description="validation images")
+        images, labels = decode_images(files, spec=spec, description="validation images")
     if len(images) == 0:
         raise CatdogError(f"no readable validation images in {source}")
     return ValidationSet(np.asarray(images), np.asarray(labels, dtype=np.float32), f"{source}, {len(images)} images")

@@ -20,7 +20,7 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.export import artifact, onnx_export, tflite, verify
-from catdog.export.calibration import load_calibration_images, load_validation_set, model_preprocessing
+from catdog.export.calibration import load_calibration_images, load_validation_set, model_spec_from_card
 from catdog.export.config import ExportConfig
 from catdog.export.source import default_model_path, load_keras_model
 from catdog.runtime.metadata import read_metadata
@@ -94,10 +94,13 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
         log(f"note: {note}")
     ensure_writable(config.out)
     model = load_keras_model(model_path)
-    preprocessing = model_preprocessing(model_path)
+    from catdog.runtime.spec import infer_spec
+
+    spec = model_spec_from_card(model_path) or infer_spec(
+        input_shape=model.input_shape, output_shape=model.output_shape, name=model_path.name)
     needs_calibration = any(precision == "int8" for _, precision in plan.jobs)
-    calibration = load_calibration_images(config.calib, preprocessing=preprocessing) if needs_calibration else None
-    validation = load_validation_set(config.val, model_path=model_path, preprocessing=preprocessing)
+    calibration = load_calibration_images(config.calib, spec=spec) if needs_calibration else None
+    validation = load_validation_set(config.val, model_path=model_path, spec=spec)
     log(f"validating on {validation.source}")
     keras_probabilities = np.asarray(
         model.predict(validation.images.astype(np.float32), batch_size=256, verbose=0), dtype=np.float32).reshape(-1)
@@ -108,7 +111,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
                "calibration_images": None if calibration is None else int(len(calibration)),
                "validation": validation.source}
     context = {"model": model, "source_sha256": artifact.file_sha256(model_path), "options": options,
-               "preprocessing": preprocessing, "calibration": calibration, "onnx_fp32": None}
+               "spec": spec, "calibration": calibration, "onnx_fp32": None}
     results = []
     for index, (model_format, precision) in enumerate(plan.jobs, start=1):
         log(f"[{index}/{len(plan.jobs)}] {model_format} {precision}: converting and verifying")
@@ -133,7 +136,7 @@ def build_artifact(model_format: str, precision: str, *, context: dict) -> tuple
             proto = onnx_export.quantize_onnx_int8(proto, calibration_images=context["calibration"])
         tensors = onnx_export.describe_onnx_tensors(proto.SerializeToString())
     metadata = artifact.build_metadata(model_format=model_format, precision=precision, tensors=tensors,
-                                       preprocessing=context["preprocessing"], source_sha256=context["source_sha256"],
+                                       spec=context["spec"], source_sha256=context["source_sha256"],
                                        export_options=context["options"])
     if model_format == "tflite":
         return artifact.embed_tflite_metadata(raw, metadata), metadata

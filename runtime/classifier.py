@@ -114,7 +114,7 @@ class Classifier:
         started = time.perf_counter()
         if not images:
             return []
-        batch = np.stack([load_image(image, preprocessing=self.engine.preprocessing) for image in images])
+        batch = np.stack([load_image(image, spec=self.engine.spec) for image in images])
         probabilities = self.engine.predict(batch)
         latency_ms = (time.perf_counter() - started) * 1000.0
         return [make_prediction(probability, labels=self.labels, latency_ms=latency_ms, source=describe_source(image))

@@ -19,7 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from catdog.errors import CatdogError
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing
+from catdog.runtime.metadata import spec_from_metadata
+from catdog.runtime.spec import ModelSpec, SpecError, infer_spec
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".keras": "keras"}
 
@@ -35,10 +36,19 @@ class Engine:
         self.format = FORMATS[self.path.suffix.lower()]
         self.threads = threads
         self.metadata = metadata
-        self.preprocessing = (Preprocessing.from_dict(metadata["preprocessing"])
-                              if metadata.get("preprocessing") else DEFAULT_PREPROCESSING)
-        self.labels = tuple(metadata.get("labels") or self.preprocessing.labels)
+        # None until the subclass has read its tensors, when a file carries no spec of its own.
+        self.spec: ModelSpec | None = spec_from_metadata(metadata)
         self.precision = metadata.get("precision") or "fp32"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's label names, in output index order."""
+        return self.spec.labels
+
+    def _settle_spec(self, *, input_shape, output_shape) -> None:
+        """Infer the spec from the tensors when the file has none."""
+        if self.spec is None:
+            self.spec = infer_spec(input_shape=input_shape, output_shape=output_shape, name=self.path.name)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Return P(labels[1]) for an (N, H, W, 3) uint8 batch as an (N,) float32 array."""
@@ -132,6 +142,8 @@ class LiteRTEngine(Engine):
         # A model exported with a fixed batch dimension is run one fixed-size slice at a time.
         signature = self.input.get("shape_signature")
         self.resizable = signature is None or len(signature) == 0 or int(signature[0]) == -1
+        self._settle_spec(input_shape=self.input.get("shape_signature", self.input["shape"]),
+                          output_shape=self.output["shape"])
         if "precision" not in metadata and np.dtype(self.input["dtype"]).kind in "iu":
             self.precision = "int8"
 
@@ -185,6 +197,9 @@ class OnnxEngine(Engine):
         self.input_dtype = ONNX_TYPES.get(model_input.type, np.float32)
         self.input_quantization = (metadata.get("input") or {}).get("quantization") or {}
         self.output_quantization = (metadata.get("output") or {}).get("quantization") or {}
+        self._settle_spec(input_shape=[size if isinstance(size, int) else None for size in model_input.shape],
+                          output_shape=[size if isinstance(size, int) else None
+                                        for size in self.session.get_outputs()[0].shape])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         feed = quantize(batch, dtype=self.input_dtype, scale=float(self.input_quantization.get("scale", 1.0)),
@@ -209,6 +224,10 @@ class KerasEngine(Engine):
 
         super().__init__(path, threads=threads, metadata=metadata)
         self.model = keras.models.load_model(path, compile=False)
+        from catdog.runtime.spec import read_card_spec
+
+        self.spec = read_card_spec(path)
+        self._settle_spec(input_shape=self.model.input_shape, output_shape=self.model.output_shape)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(batch.astype(np.float32), training=False))
@@ -229,7 +248,7 @@ def read_model_metadata(path: Path) -> dict[str, Any]:
         return read_metadata(path) or {}
     except CatdogError:
         raise
-    except Exception:  # noqa: BLE001 - a model without metadata still runs with the default preprocessing
+    except Exception:  # noqa: BLE001 - a model without metadata still runs, its spec read from its tensors
         return {}
 
 
@@ -247,6 +266,8 @@ def open_engine(model_path: str | Path, *, threads: int | None = None) -> Engine
         return BACKENDS[model_format](path, threads=threads, metadata=metadata)
     except CatdogError:
         raise
+    except SpecError as error:
+        raise CatdogError(f"cannot use model {path}: {error}") from None
     except Exception as error:  # noqa: BLE001 - any loader failure means the file is not a usable model
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CatdogError(f"cannot load model {path}: {message}") from None

@@ -26,7 +26,8 @@ from catdog.errors import CatdogError
 from catdog.runtime.live_capture import (
     DEFAULT_BACKOFF, Backoff, Capture, Frame, Source, SourceLike, open_capture, require_opencv,
 )
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing, prepare_array
+from catdog.runtime.preprocess import prepare_array
+from catdog.runtime.spec import ModelSpec
 
 __all__ = ["Backoff", "Capture", "Frame", "FrameStream", "iter_frames", "open_capture", "prepare_frames",
            "require_opencv"]
@@ -223,7 +224,7 @@ def iter_frames(source: SourceLike, *, every: int = 1, max_frames: Optional[int]
                        live=capture.source.live if live is None else live)
 
 
-def prepare_frames(frames: Iterable[Frame], *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+def prepare_frames(frames: Iterable[Frame], *, spec: ModelSpec,
                    workers: int = 2) -> Iterator[tuple[Frame, np.ndarray]]:
     """Yield (frame, model input) pairs in source order, resizing up to `workers` frames at once.
 
@@ -233,13 +234,13 @@ def prepare_frames(frames: Iterable[Frame], *, preprocessing: Preprocessing = DE
     """
     if workers <= 1:
         for frame in frames:
-            yield frame, prepare_array(frame.image, preprocessing=preprocessing)
+            yield frame, prepare_array(frame.image, spec=spec)
         return
     pending: deque = deque()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="catdog-prepare")
     try:
         for frame in frames:
-            pending.append((frame, pool.submit(prepare_array, frame.image, preprocessing=preprocessing)))
+            pending.append((frame, pool.submit(prepare_array, frame.image, spec=spec)))
             if len(pending) > workers:
                 frame, future = pending.popleft()
                 yield frame, future.result()

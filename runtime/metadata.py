@@ -6,9 +6,11 @@ metadata entry named "catdog" inside the flatbuffer, for ONNX as the `metadata_p
 generated schema code: a few dozen lines of `struct` walk the flatbuffer, and a minimal
 protobuf scan reads the ONNX model's top-level fields.
 
-The document (schema 1) holds `labels`, `preprocessing` (`Preprocessing.to_dict()`),
-`input` and `output` (name, dtype, shape or meaning, quantization), `format`, `precision`,
-`source_sha256`, `export_options` and `catdog_version`.
+The document (schema 2) holds `model_spec` (`ModelSpec.to_dict()`, the contract), `labels`
+(a copy of the spec's, for other readers), `input` and `output` (name, dtype, shape or meaning,
+quantization), `format`, `precision`, `source_sha256`, `export_options` and `catdog_version`.
+Schema 1 files (catdog 0.1) held `preprocessing` instead of `model_spec`; `spec_from_metadata`
+reads both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 METADATA_KEY = "catdog"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Field indices in the TFLite schema (tensorflow/compiler/mlir/lite/schema/schema.fbs).
 _MODEL_BUFFERS = 4
@@ -44,8 +46,8 @@ def read_metadata(model_path) -> dict[str, Any]:
     """Return the catdog metadata dict of a .tflite or .onnx file.
 
     Raises MetadataError if the file has no "catdog" entry or cannot be parsed, and
-    OSError if it cannot be read. `.keras` files carry no metadata: callers use
-    `DEFAULT_PREPROCESSING` for them.
+    OSError if it cannot be read. `.keras` files carry no metadata: their spec is in the
+    training card beside them (`catdog.runtime.spec.read_card_spec`).
     """
     path = Path(model_path)
     suffix = path.suffix.lower()
@@ -185,4 +187,21 @@ def read_onnx_metadata(data: bytes, *, key: str = METADATA_KEY) -> str | None:
                  if entry_type == 2}
         if entry.get(_ONNX_ENTRY_KEY, b"").decode("utf-8", "replace") == key:
             return entry.get(_ONNX_ENTRY_VALUE, b"").decode("utf-8")
+    return None
+
+
+def spec_from_metadata(metadata: dict[str, Any]):
+    """The ModelSpec an exported file carries, or None when its metadata names none.
+
+    Schema 2 stores `model_spec`; schema 1 files (catdog 0.1) stored `preprocessing` and
+    `labels` for a sigmoid model, which are read as the same contract. Raises SpecError
+    (a ValueError) when the stored spec is invalid.
+    """
+    from catdog.runtime.spec import ModelSpec
+
+    if isinstance(metadata.get("model_spec"), dict):
+        return ModelSpec.from_dict(metadata["model_spec"])
+    legacy = metadata.get("preprocessing")
+    if isinstance(legacy, dict) and (metadata.get("labels") or legacy.get("labels")):
+        return ModelSpec.from_dict({**legacy, "labels": metadata.get("labels") or legacy["labels"], "output": "sigmoid"})
     return None

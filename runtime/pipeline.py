@@ -19,15 +19,16 @@ import numpy as np
 
 from catdog.errors import CatdogError, MissingExtraError
 from catdog.runtime.classifier import Prediction, make_error, make_prediction
-from catdog.runtime.preprocess import Preprocessing, load_image, prepare_array
+from catdog.runtime.preprocess import load_image, prepare_array
+from catdog.runtime.spec import ModelSpec
 from catdog.runtime.sources import Stream
 
 
-def decode_file(path: Path, preprocessing: Preprocessing) -> tuple[np.ndarray | None, BaseException | None, float]:
+def decode_file(path: Path, spec: ModelSpec) -> tuple[np.ndarray | None, BaseException | None, float]:
     """Decode one file, returning (pixels, None, start time) or (None, the error, start time)."""
     started = time.perf_counter()
     try:
-        return load_image(path, preprocessing=preprocessing), None, started
+        return load_image(path, spec=spec), None, started
     except Exception as error:  # noqa: BLE001 - every unreadable file becomes one error record
         return None, error, started
 
@@ -48,9 +49,9 @@ def flush_batch(engine, entries: list[tuple[Path, np.ndarray | None, BaseExcepti
     return records
 
 
-def decode_files(paths: list[Path], preprocessing: Preprocessing) -> list[tuple]:
+def decode_files(paths: list[Path], spec: ModelSpec) -> list[tuple]:
     """Decode a few files in one pool task, so the per-task overhead is shared."""
-    return [decode_file(path, preprocessing) for path in paths]
+    return [decode_file(path, spec) for path in paths]
 
 
 def classify_files(engine, paths: Iterable[Path], *, batch_size: int = 32,
@@ -67,7 +68,7 @@ def classify_files(engine, paths: Iterable[Path], *, batch_size: int = 32,
             chunk = list(itertools.islice(remaining, chunk_size))
             if not chunk:
                 return
-            pending.append((chunk, pool.submit(decode_files, chunk, engine.preprocessing)))
+            pending.append((chunk, pool.submit(decode_files, chunk, engine.spec)))
 
     try:
         refill()
@@ -97,7 +98,7 @@ def classify_stream(engine, stream: Stream, *, every: int = 1, max_frames: int |
     try:
         frames = iter_frames(stream.source, every=every, max_frames=max_frames)
         for frame in frames:
-            pixels = prepare_array(frame.image, preprocessing=engine.preprocessing)
+            pixels = prepare_array(frame.image, spec=engine.spec)
             probability = engine.predict(pixels[None])[0]
             latency_ms = (time.perf_counter() - frame.captured_at) * 1000.0
             yield make_prediction(probability, labels=engine.labels, latency_ms=latency_ms,

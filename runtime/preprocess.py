@@ -1,29 +1,26 @@
-"""The one preprocessing contract: how a photo becomes the model's 64x64 RGB input.
+"""How a photo becomes a model's input: decode, orient, convert to RGB, resize as the model's spec says.
 
 Training, export and the runtime all call `load_image` from here, so the array a model was
-trained on and the array it sees at run time come from the same code. Exported models carry
-`Preprocessing.to_dict()` in their metadata, and the runtime rebuilds it with `from_dict`.
+trained on and the array it sees at run time come from the same code. What size, filter and
+draft flag to use comes from the model's `ModelSpec` (`catdog.runtime.spec`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+
+from catdog.runtime.files import IMAGE_SUFFIXES  # noqa: F401 - re-exported for older imports
+from catdog.runtime.spec import ModelSpec
 
 # A truncated JPEG must fail loudly, not decode as grey padding that the model then classifies.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 ImageSource = Union[str, os.PathLike, bytes, io.IOBase, Image.Image, np.ndarray]
-
-# What counts as a photo, for training, calibration, benchmarks and `catdog-run` folders alike:
-# formats Pillow decodes, by file suffix.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 RESIZE_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -31,35 +28,6 @@ RESIZE_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
     "area": Image.Resampling.BOX,
 }
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Everything a model needs to know about its input, written into every exported file."""
-
-    image_size: tuple[int, int] = (64, 64)  # (height, width)
-    channels: str = "RGB"
-    layout: str = "NHWC"
-    pixel_range: tuple[float, float] = (0.0, 255.0)  # raw pixels; scaling is inside the model
-    resize: str = "bilinear"  # Pillow's filter; on shrinking it averages over the whole footprint
-    jpeg_draft: bool = True  # let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below image_size
-    labels: tuple[str, ...] = ("cat", "dog")  # index 1 is the sigmoid's positive class
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (tuples become lists)."""
-        return {key: list(value) if isinstance(value, tuple) else value
-                for key, value in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Preprocessing":
-        """Rebuild from `to_dict` output, ignoring keys this version does not know."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        values = {key: tuple(value) if isinstance(value, list) else value
-                  for key, value in data.items() if key in known}
-        return cls(**values)
-
-
-DEFAULT_PREPROCESSING = Preprocessing()
 
 
 def open_image(source: ImageSource) -> Image.Image:
@@ -94,37 +62,37 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def prepare_image(image: Image.Image, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
+def prepare_image(image: Image.Image, *, spec: ModelSpec) -> np.ndarray:
     """Turn an opened (possibly not yet decoded) Pillow image into a (H, W, 3) uint8 array."""
-    height, width = preprocessing.image_size
-    if preprocessing.jpeg_draft and image.format == "JPEG":
+    height, width = spec.image_size
+    if spec.jpeg_draft and image.format == "JPEG":
         # Draft mode picks the largest DCT scaling that still leaves at least the target size,
         # so the final resize always shrinks; benchmarks/draft_fidelity.py measures the effect.
         image.draft("RGB", (width, height))
-    return resize_to_array(to_rgb(ImageOps.exif_transpose(image)), preprocessing=preprocessing)
+    return resize_to_array(to_rgb(ImageOps.exif_transpose(image)), spec=spec)
 
 
-def resize_to_array(image: Image.Image, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
+def resize_to_array(image: Image.Image, *, spec: ModelSpec) -> np.ndarray:
     """Resize an upright RGB image to the model's size with the contract's filter."""
-    height, width = preprocessing.image_size
+    height, width = spec.image_size
     if image.size != (width, height):
-        image = image.resize((width, height), RESIZE_FILTERS[preprocessing.resize])
+        image = image.resize((width, height), RESIZE_FILTERS[spec.resize])
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_image(source: ImageSource, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
+def load_image(source: ImageSource, *, spec: ModelSpec) -> np.ndarray:
     """Decode one image from a path, bytes, file object, PIL image or array into (H, W, 3) uint8.
 
     Arrays are taken as already-decoded RGB (H, W, 3) or greyscale (H, W) pixels in 0..255.
     Raises OSError, ValueError or PIL errors for unreadable, truncated or non-image input.
     """
     if isinstance(source, np.ndarray):
-        return prepare_array(source, preprocessing=preprocessing)
+        return prepare_array(source, spec=spec)
     with open_image(source) as image:
-        return prepare_image(image, preprocessing=preprocessing)
+        return prepare_image(image, spec=spec)
 
 
-def prepare_array(array: np.ndarray, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING) -> np.ndarray:
+def prepare_array(array: np.ndarray, *, spec: ModelSpec) -> np.ndarray:
     """Resize an RGB or greyscale pixel array with the same filter as decoded files get."""
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
@@ -134,4 +102,4 @@ def prepare_array(array: np.ndarray, *, preprocessing: Preprocessing = DEFAULT_P
         array = np.clip(array, 0, 255).round().astype(np.uint8)
     # Pixels from an array (a video frame, say) carry no EXIF, so they skip prepare_image's
     # orientation step, which costs about 0.3 ms a frame.
-    return resize_to_array(Image.fromarray(np.ascontiguousarray(array[..., :3])), preprocessing=preprocessing)
+    return resize_to_array(Image.fromarray(np.ascontiguousarray(array[..., :3])), spec=spec)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from catdog.runtime.preprocess import IMAGE_SUFFIXES
+from catdog.runtime.files import list_images
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 STREAM_SCHEMES = ("http://", "https://", "rtsp://", "rtsps://", "rtmp://")
@@ -41,13 +41,8 @@ def is_stream_url(text: str) -> bool:
 
 
 def list_folder(folder: Path) -> list[Path]:
-    """List image files under a folder, recursively, sorted, skipping hidden files and folders."""
-    found = []
-    for root, folders, files in os.walk(folder, followlinks=False):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        found.extend(Path(root) / name for name in sorted(files)
-                     if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES)
-    return found
+    """List image files under a folder with the one lister every stage uses (`catdog.runtime.files`)."""
+    return list(list_images(folder).paths)
 
 
 def classify_path(path: Path) -> list[Input]:

@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from catdog.runtime.spec import ModelSpec
+
+# The shipped default's contract, for tests that decode photos as catdog's 64x64 models do.
+CATDOG_SPEC = ModelSpec(image_size=(64, 64), labels=("cat", "dog"))
+
 
 def write_class_folder(root: Path, *, per_class: int = 8, size: tuple[int, int] = (80, 60), seed: int = 0) -> Path:
     """Write `root/cats` and `root/dogs` with simple, learnable synthetic photos.

@@ -29,7 +29,7 @@ def write_tiny_onnx(path: Path) -> Path:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    from catdog.runtime.preprocess import DEFAULT_PREPROCESSING
+    from catdog.runtime.spec import ModelSpec
 
     weights = np.zeros((1, 1, 1, 3), dtype=np.float32)
     weights[..., 0], weights[..., 2] = -0.05, 0.05
@@ -46,7 +46,7 @@ def write_tiny_onnx(path: Path) -> Path:
                      helper.make_tensor("axis", TensorProto.INT64, [1], [1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    metadata = {"schema": 1, "labels": ["cat", "dog"], "preprocessing": DEFAULT_PREPROCESSING.to_dict(),
+    metadata = {"schema": 2, "labels": ["cat", "dog"], "model_spec": ModelSpec(image_size=(64, 64), labels=("cat", "dog")).to_dict(),
                 "format": "onnx", "precision": "fp32",
                 "input": {"name": "image", "dtype": "uint8", "shape": [None, 64, 64, 3], "layout": "NHWC",
                           "quantization": None},
@@ -190,7 +190,7 @@ def test_keras_baseline_rows_and_speedups(tiny_model, monkeypatch, tmp_path):
     # Cold starts are covered above; a TensorFlow child process would add ~10 s here.
     monkeypatch.setattr(runner, "measure_cold_start", lambda kind, path=None, **options: {"peak_rss_bytes": 1})
     baseline = tmp_path / "random.keras"
-    build_model(seed=0).save(baseline)
+    build_model(image_size=(64, 64), seed=0).save(baseline)
     json_path = tmp_path / "bench.json"
     result = CliRunner().invoke(main, [str(tiny_model), "--baseline", str(baseline), "--runs", "5", "--warmup", "1",
                                        "--batch", "2", "--json", str(json_path)])

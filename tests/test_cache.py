@@ -15,6 +15,8 @@ from catdog.train.config import TrainConfig
 
 pytestmark = pytest.mark.tf  # decode_images reports progress with Keras's progress bar
 
+from conftest import CATDOG_SPEC
+
 
 def write_folder(root: Path, *, per_class: int = 4) -> Path:
     """Two class folders of small, distinct PNGs."""
@@ -35,9 +37,9 @@ def counted_decodes(monkeypatch):
     calls = []
     original = data.load_image
 
-    def counting(source, *, preprocessing):
+    def counting(source, *, spec):
         calls.append(Path(source))
-        return original(source, preprocessing=preprocessing)
+        return original(source, spec=spec)
 
     monkeypatch.setattr(data, "load_image", counting)
     return calls
@@ -50,17 +52,17 @@ def cache_files(cache_dir: Path) -> list[str]:
 def test_second_run_reuses_the_cache_without_decoding(tmp_path, counted_decodes, capsys):
     files = data.list_labelled_files(write_folder(tmp_path / "photos"))
     cache_dir = tmp_path / "cache"
-    first_images, first_labels = data.decode_images(files, cache_dir=cache_dir, description="training images")
+    first_images, first_labels = data.decode_images(files, spec=CATDOG_SPEC, cache_dir=cache_dir, description="training images")
     assert len(counted_decodes) == 8
     assert "reusing disk cache" not in capsys.readouterr().err
     assert [name.split(".", 1)[1] for name in cache_files(cache_dir)] == ["images.npy", "labels.npy"]
 
-    second_images, second_labels = data.decode_images(files, cache_dir=cache_dir, description="training images")
+    second_images, second_labels = data.decode_images(files, spec=CATDOG_SPEC, cache_dir=cache_dir, description="training images")
     assert len(counted_decodes) == 8, "an unchanged folder must not be decoded again"
     assert "training images: reusing disk cache" in capsys.readouterr().err
     # The images stay on disk, memory-mapped, and match a plain in-memory decode exactly.
     assert isinstance(second_images, np.memmap)
-    memory_images, memory_labels = data.decode_images(files, cache_dir=None)
+    memory_images, memory_labels = data.decode_images(files, spec=CATDOG_SPEC, cache_dir=None)
     np.testing.assert_array_equal(second_images, memory_images)
     np.testing.assert_array_equal(first_images, memory_images)
     np.testing.assert_array_equal(second_labels, memory_labels)
@@ -72,7 +74,7 @@ def test_a_changed_file_rebuilds_the_cache(tmp_path, counted_decodes, capsys, ch
     root = write_folder(tmp_path / "photos")
     cache_dir = tmp_path / "cache"
     files = data.list_labelled_files(root)
-    data.decode_images(files, cache_dir=cache_dir)
+    data.decode_images(files, spec=CATDOG_SPEC, cache_dir=cache_dir)
     changed = root / "dogs" / "dogs_2.png"
     if change == "touch":
         stat = changed.stat()
@@ -82,7 +84,7 @@ def test_a_changed_file_rebuilds_the_cache(tmp_path, counted_decodes, capsys, ch
     decodes_before = len(counted_decodes)
     capsys.readouterr()
 
-    images, _ = data.decode_images(data.list_labelled_files(root), cache_dir=cache_dir)
+    images, _ = data.decode_images(data.list_labelled_files(root), spec=CATDOG_SPEC, cache_dir=cache_dir)
     assert len(counted_decodes) == decodes_before + 8, "a changed file must rebuild the cache"
     assert "reusing disk cache" not in capsys.readouterr().err
     assert len([name for name in cache_files(cache_dir) if name.endswith(".images.npy")]) == 2
@@ -94,11 +96,11 @@ def test_unreadable_files_are_dropped_from_the_cache(tmp_path, capsys):
     root = write_folder(tmp_path / "photos")
     (root / "cats" / "cats_9.png").write_bytes(b"not a picture")
     cache_dir = tmp_path / "cache"
-    images, labels = data.decode_images(data.list_labelled_files(root), cache_dir=cache_dir)
+    images, labels = data.decode_images(data.list_labelled_files(root), spec=CATDOG_SPEC, cache_dir=cache_dir)
     assert "skipped" in capsys.readouterr().err
     assert images.shape == (8, 64, 64, 3) and labels.tolist() == [0.0] * 4 + [1.0] * 4
     assert not [name for name in cache_files(cache_dir) if "partial" in name or "compact" in name]
-    again, _ = data.decode_images(data.list_labelled_files(root), cache_dir=cache_dir)
+    again, _ = data.decode_images(data.list_labelled_files(root), spec=CATDOG_SPEC, cache_dir=cache_dir)
     assert "reusing disk cache" in capsys.readouterr().err
     np.testing.assert_array_equal(again, images)
 
@@ -107,12 +109,12 @@ def test_an_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
     files = data.list_labelled_files(write_folder(tmp_path / "photos"))
     cache_dir = tmp_path / "cache"
 
-    def interrupt(source, *, preprocessing):
+    def interrupt(source, *, spec):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_decode", lambda path, preprocessing: interrupt(path, preprocessing=preprocessing))
+    monkeypatch.setattr(data, "_decode", lambda path, spec: interrupt(path, spec=spec))
     with pytest.raises(KeyboardInterrupt):
-        data.decode_images(files, cache_dir=cache_dir)
+        data.decode_images(files, spec=CATDOG_SPEC, cache_dir=cache_dir)
     assert cache_files(cache_dir) == []
 
 

@@ -7,6 +7,8 @@ tests loosen --max-drop and check structure, while the fp32 tests keep the real 
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from conftest import CATDOG_SPEC
 from catdog.errors import CatdogError
 from catdog.export import verify
 from catdog.export.cli import main
@@ -39,7 +42,9 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("export")
     model_path = root / "model.keras"
-    build_model(seed=1).save(model_path)
+    build_model(image_size=(64, 64), seed=1).save(model_path)
+    # The card a training run writes beside its model names the model's labels.
+    (root / "card.json").write_text(json.dumps({"model_spec": CATDOG_SPEC.to_dict()}))
     write_photos(root / "calib", count=200, seed=2, size=(64, 64))
     write_photos(root / "val" / "cats", count=12, seed=3)
     write_photos(root / "val" / "dogs", count=12, seed=4)
@@ -126,7 +131,7 @@ def test_fp32_and_int8_export_verifies_is_all_integer_and_carries_metadata(works
         metadata = read_metadata(out / name)
         assert metadata["labels"] == ["cat", "dog"]
         assert metadata["input"]["shape"] == [None, 64, 64, 3]
-        assert metadata["preprocessing"]["resize"] == "bilinear"
+        assert metadata["model_spec"]["resize"] == "bilinear"
         assert len(metadata["source_sha256"]) == 64
         assert metadata["format"] == name.rsplit(".", 1)[1] and metadata["precision"] in name
     int8 = read_metadata(out / "catdog_int8.tflite")

@@ -20,7 +20,8 @@ cv2 = pytest.importorskip("cv2")
 from catdog.errors import CatdogError, MissingExtraError  # noqa: E402
 from catdog.runtime.live import Backoff, iter_frames, open_capture, prepare_frames, require_opencv  # noqa: E402
 from catdog.runtime.live_capture import resolve_source  # noqa: E402
-from catdog.runtime.preprocess import Preprocessing, prepare_array  # noqa: E402
+from catdog.runtime.preprocess import prepare_array  # noqa: E402
+from catdog.runtime.spec import ModelSpec  # noqa: E402
 
 FRAME_COUNT = 72
 FRAME_RATE = 120.0  # a fast nominal rate keeps the real-time replay test under a second
@@ -117,13 +118,13 @@ def test_interrupt_inside_the_loop_releases_the_source(video_path):
 
 
 def test_prepare_frames_keeps_order_and_matches_prepare_array(video_path):
-    preprocessing = Preprocessing(image_size=(32, 48))
+    spec = ModelSpec(image_size=(32, 48), labels=("a", "b"))
     with iter_frames(video_path, every=3) as frames:
-        pairs = list(prepare_frames(frames, preprocessing=preprocessing, workers=3))
+        pairs = list(prepare_frames(frames, spec=spec, workers=3))
     assert [frame.index for frame, _ in pairs] == list(range(0, FRAME_COUNT, 3))
     for frame, pixels in pairs[:5]:
         assert pixels.shape == (32, 48, 3) and pixels.dtype == np.uint8
-        assert np.array_equal(pixels, prepare_array(frame.image, preprocessing=preprocessing))
+        assert np.array_equal(pixels, prepare_array(frame.image, spec=spec))
 
 
 def test_sources_are_classified():

@@ -21,17 +21,20 @@ from catdog.errors import CatdogError
 from catdog.runtime import models
 from catdog.runtime.engine import dequantize, open_engine, quantize
 from catdog.runtime.pipeline import classify_files
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, Preprocessing, load_image
+from catdog.runtime.preprocess import load_image
+from catdog.runtime.spec import ModelSpec
+
+SPEC = ModelSpec(image_size=(64, 64), labels=("cat", "dog"))
 from catdog.runtime.sources import Stream, expand_sources
 from conftest import write_class_folder
 
 SLOPE = 0.05  # logit per unit of mean(blue) - mean(red), in raw 0..255 pixels
 
 
-def catdog_metadata(*, preprocessing: Preprocessing = DEFAULT_PREPROCESSING, input_dtype: str = "float32",
+def catdog_metadata(*, spec: ModelSpec = SPEC, input_dtype: str = "float32",
                     precision: str = "fp32") -> dict:
     """The metadata document an exported model carries (see the shared interfaces)."""
-    return {"schema": 1, "labels": list(preprocessing.labels), "preprocessing": preprocessing.to_dict(),
+    return {"schema": 2, "labels": list(spec.labels), "model_spec": spec.to_dict(),
             "input": {"name": "image", "dtype": input_dtype, "shape": [None, 64, 64, 3], "layout": "NHWC",
                       "quantization": None},
             "output": {"meaning": "probability of labels[1]", "dtype": "float32", "quantization": None},
@@ -92,19 +95,19 @@ def test_onnx_engine_matches_the_graph_and_reads_metadata(onnx_model):
     assert probabilities.shape == (5,) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities, [expected_probability(image) for image in batch], atol=1e-5)
     assert engine.format == "onnx" and engine.labels == ("cat", "dog")
-    assert engine.metadata["schema"] == 1
+    assert engine.metadata["schema"] == 2
     assert engine.describe()["engine"] == "onnxruntime" and engine.describe()["threads"] == 1
 
 
 def test_engine_takes_preprocessing_from_embedded_metadata(tmp_path):
-    custom = Preprocessing(resize="nearest", jpeg_draft=False)
-    engine = open_engine(build_onnx_model(tmp_path / "m.onnx", metadata=catdog_metadata(preprocessing=custom)))
-    assert engine.preprocessing == custom
+    custom = SPEC.replace(resize="nearest", jpeg_draft=False)
+    engine = open_engine(build_onnx_model(tmp_path / "m.onnx", metadata=catdog_metadata(spec=custom)))
+    assert engine.spec == custom
 
 
-def test_model_without_metadata_runs_with_default_preprocessing(tmp_path):
+def test_model_without_metadata_takes_its_spec_from_its_tensors(tmp_path):
     engine = open_engine(build_onnx_model(tmp_path / "bare.onnx"))
-    assert engine.preprocessing == DEFAULT_PREPROCESSING
+    assert engine.spec == SPEC.replace(labels=("class_0", "class_1"))
     assert engine.predict(np.zeros((1, 64, 64, 3), np.uint8))[0] == pytest.approx(0.5)
 
 
@@ -151,7 +154,7 @@ def test_shipped_int8_tflite_runs_on_litert_without_tensorflow():
         pytest.skip("the shipped model is not in this tree yet")
     engine = open_engine(path)
     assert engine.describe()["engine"] in ("ai-edge-litert", "tflite-runtime")
-    assert engine.precision == "int8" and engine.preprocessing.image_size == (64, 64)
+    assert engine.precision == "int8" and engine.spec.image_size == (64, 64)
     batch = np.random.default_rng(1).integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
     together = engine.predict(batch)
     alone = np.array([engine.predict(image[None])[0] for image in batch])
@@ -184,13 +187,13 @@ def test_cli_import_path_starts_quickly():
 def test_keras_engine_matches_the_keras_model(tmp_path):
     from catdog.train.model import build_model
 
-    model = build_model(seed=0)
+    model = build_model(image_size=(64, 64), seed=0)
     model.save(tmp_path / "random.keras")
     engine = open_engine(tmp_path / "random.keras")
     batch = np.random.default_rng(2).integers(0, 256, size=(2, 64, 64, 3), dtype=np.uint8)
     expected = np.asarray(model(batch.astype(np.float32), training=False)).reshape(-1)
     np.testing.assert_allclose(engine.predict(batch), expected, atol=1e-6)
-    assert engine.describe()["engine"] == "tensorflow" and engine.preprocessing == DEFAULT_PREPROCESSING
+    assert engine.describe()["engine"] == "tensorflow" and engine.spec == SPEC.replace(labels=("class_0", "class_1"))
 
 
 # --- preprocessing ------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ def test_every_mode_becomes_64x64_rgb_uint8(tmp_path, mode):
     image = mode_images()[mode]
     path = tmp_path / ("x.tiff" if mode in ("CMYK", "I;16") else "x.png")
     image.save(path)
-    pixels = load_image(path)
+    pixels = load_image(path, spec=SPEC)
     assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
     if mode == "I;16":
         assert pixels.min() == 255  # full-scale 16-bit is white, not clipped garbage
@@ -226,7 +229,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
     Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
-    loaded = load_image(tmp_path / "rotated.jpg")
+    loaded = load_image(tmp_path / "rotated.jpg", spec=SPEC)
     # After a clockwise turn the red half is on top and the blue half at the bottom.
     assert loaded[:20, :, 0].mean() > 200 and loaded[-20:, :, 2].mean() > 200
 
@@ -237,10 +240,10 @@ def test_runtime_arrays_equal_the_training_pipeline(tmp_path):
 
     folder = write_class_folder(tmp_path / "photos", per_class=3, size=(333, 251))
     files = list_labelled_files(folder)
-    training_images, _ = decode_images(files, workers=2)
+    training_images, _ = decode_images(files, spec=SPEC, workers=2)
 
     class Recorder:
-        preprocessing, labels, seen = DEFAULT_PREPROCESSING, ("cat", "dog"), []
+        spec, labels, seen = SPEC, ("cat", "dog"), []
 
         def predict(self, batch):
             self.seen.append(batch.copy())

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from catdog.train.cli import main
 from catdog.train.data import list_labelled_files, split_files
-from conftest import write_class_folder
+from conftest import CATDOG_SPEC, write_class_folder
 
 
 def test_help_lists_every_option():
@@ -96,7 +96,7 @@ def test_output_path_that_is_a_file_exits_2(photo_folder, tmp_path):
 def test_model_matches_the_seed_parameter_count():
     from catdog.train.model import NON_TRAINABLE_COUNT, PARAMETER_COUNT, build_model
 
-    model = build_model()
+    model = build_model(image_size=(64, 64))
     non_trainable = sum(int(np.prod(weight.shape)) for weight in model.non_trainable_weights)
     assert (model.count_params(), non_trainable) == (PARAMETER_COUNT, NON_TRAINABLE_COUNT) == (265_665, 1_216)
     assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 1)
@@ -110,7 +110,7 @@ def test_corrupt_files_are_skipped_with_a_warning(photo_folder, capfd):
 
     (photo_folder / "cats" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (photo_folder / "dogs" / "empty.png").write_bytes(b"")
-    images, labels = decode_images(list_labelled_files(photo_folder))
+    images, labels = decode_images(list_labelled_files(photo_folder), spec=CATDOG_SPEC)
     assert images.shape == (16, 64, 64, 3) and images.dtype == np.uint8
     assert labels.tolist() == [0.0] * 8 + [1.0] * 8
     err = capfd.readouterr().err

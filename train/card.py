@@ -27,7 +27,7 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"weight decay {config['weight_decay']}, label smoothing {config['label_smoothing']}.",
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (val loss {card['val_loss_unsmoothed']}) on the "
         "validation split; never selected on any test set.",
-        f"- **Preprocessing:** `{json.dumps(card['preprocessing'])}`",
+        f"- **Model spec:** `{json.dumps(card['model_spec'])}`",
         f"- **Versions:** {card['versions']}", "",
         "Curves: `curves.png`; per-epoch numbers: `history.csv`.", "",
     ]

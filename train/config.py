@@ -29,6 +29,7 @@ class TrainConfig:
     strategy: str = "default"
     cache: str = "memory"
     cache_dir: Optional[Path] = None
+    image_size: tuple[int, int] = (64, 64)  # (height, width); the shipped default's size
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict with paths as strings."""

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from catdog.errors import CatdogError
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING, IMAGE_SUFFIXES, Preprocessing, load_image
+from catdog.runtime.files import list_images
+from catdog.runtime.preprocess import load_image
+from catdog.runtime.spec import ModelSpec
 
 # How many files are decoded (and copied) per step when building or compacting a cache.
 DECODE_CHUNK = 4096
@@ -50,8 +52,7 @@ def list_labelled_files(data_dir: Path) -> LabelledFiles:
         raise CatdogError(f"no class subfolders in {root}: expected e.g. {root}/cats and {root}/dogs")
     paths, labels, found = [], [], []
     for label, name in enumerate(classes):
-        files = sorted(path for path in (root / name).rglob("*")
-                       if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+        files = list(list_images(root / name).paths)
         if files:
             found.append(name)
         paths.extend(files)
@@ -91,15 +92,15 @@ def split_files(files: LabelledFiles, *, val_fraction: float) -> tuple[LabelledF
     return subset(train_index), subset(val_index)
 
 
-def _decode(path: Path, preprocessing: Preprocessing):
+def _decode(path: Path, spec: ModelSpec):
     try:
-        return load_image(path, preprocessing=preprocessing), None
+        return load_image(path, spec=spec), None
     except Exception as error:  # noqa: BLE001 - any unreadable file is skipped, never fatal
         return None, f"{type(error).__name__}: {error}"
 
 
-def _cache_key(files: LabelledFiles, preprocessing: Preprocessing) -> str:
-    digest = hashlib.sha256(json.dumps(preprocessing.to_dict(), sort_keys=True).encode())
+def _cache_key(files: LabelledFiles, spec: ModelSpec) -> str:
+    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode())
     for path, label in zip(files.paths, files.labels):
         stat = path.stat()
         digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{label}\n".encode())
@@ -130,7 +131,7 @@ def _finish_cache(partial: Path, *, keep: np.ndarray, labels: np.ndarray, image_
     return np.load(image_file, mmap_mode="r"), labels
 
 
-def decode_images(files: LabelledFiles, *, preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
+def decode_images(files: LabelledFiles, *, spec: ModelSpec,
                   cache_dir: Path | None = None, workers: int | None = None,
                   description: str = "decoding") -> tuple[np.ndarray, np.ndarray]:
     """Decode every file once into (N, H, W, 3) uint8 images and (N,) float32 labels.
@@ -139,14 +140,14 @@ def decode_images(files: LabelledFiles, *, preprocessing: Preprocessing = DEFAUL
     into RAM, and keyed by the files' paths, sizes and modification times: any change to the
     files builds a new cache, and an unchanged folder reuses the old one without decoding.
     """
-    key = _cache_key(files, preprocessing) if cache_dir else None
+    key = _cache_key(files, spec) if cache_dir else None
     if cache_dir:
         cache_dir = Path(cache_dir)
         image_file, label_file = cache_dir / f"{key}.images.npy", cache_dir / f"{key}.labels.npy"
         if image_file.exists() and label_file.exists():
             print(f"{description}: reusing disk cache {image_file}", file=sys.stderr)
             return np.load(image_file, mmap_mode="r"), np.load(label_file)
-    height, width = preprocessing.image_size
+    height, width = spec.image_size
     count = len(files.paths)
     if cache_dir:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,7 @@ def decode_images(files: LabelledFiles, *, preprocessing: Preprocessing = DEFAUL
             # Chunks bound the number of pending decodes, which matters for a million files.
             for start in range(0, count, DECODE_CHUNK):
                 chunk = files.paths[start:start + DECODE_CHUNK]
-                for index, (array, problem) in enumerate(pool.map(lambda p: _decode(p, preprocessing), chunk), start):
+                for index, (array, problem) in enumerate(pool.map(lambda p: _decode(p, spec), chunk), start):
                     if array is None:
                         skipped += 1
                         print(f"warning: skipped {files.paths[index]}: {problem}", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING
+from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation
 from catdog.train.card import write_card, write_curves
 from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_callback, write_atomically,
@@ -75,8 +75,11 @@ def load_splits(config: TrainConfig, *, write_dir: Path):
     if config.cache == "disk":
         # Non-chief workers keep a default cache in their throwaway folder, not in --out.
         cache_dir = config.cache_dir or Path(write_dir) / "cache"
-    train = decode_images(train_files, cache_dir=cache_dir, description="training images")
-    val = decode_images(val_files, cache_dir=cache_dir, description="validation images")
+    # Decoding needs only the size, resize filter and draft flag; labels come from the folders.
+    decode_spec = ModelSpec(image_size=config.image_size, labels=files.class_names,
+                            output="sigmoid" if len(files.class_names) == 2 else "softmax")
+    train = decode_images(train_files, spec=decode_spec, cache_dir=cache_dir, description="training images")
+    val = decode_images(val_files, spec=decode_spec, cache_dir=cache_dir, description="validation images")
     split.update(classes=list(files.class_names), train_images=int(len(train[1])), val_images=int(len(val[1])))
     if len(set(train[1].tolist())) < 2:
         raise CatdogError("the training split holds only one class: both class folders need images")
@@ -117,6 +120,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     (train_x, train_y), (val_x, val_y), split = load_splits(config, write_dir=write_dir)
+    spec = ModelSpec(image_size=config.image_size, labels=tuple(split["classes"]), output="sigmoid")
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
     print(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
           f"{config.batch_size}, per-replica batch {per_replica}", file=sys.stderr)
@@ -136,7 +140,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
             print(f"resuming after epoch {state['epoch']} from {checkpoint_dir}", file=sys.stderr)
         else:
             state = fresh_state()
-            model = build_model(seed=config.seed)
+            model = build_model(image_size=config.image_size, seed=config.seed)
             compile_model(model, config, steps_per_epoch=steps_per_epoch)
     fix_keras_distributed_fit(model, strategy, workers=workers)
     # A resumed run records every command that contributed to it, the first one first.
@@ -159,7 +163,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
     # The shipped file holds the best epoch's weights in a fresh, uncompiled model: no optimizer
     # state, so it stays about 1 MB.
     model.load_weights(checkpoint_dir / "best.weights.h5")
-    final = build_model()
+    final = build_model(image_size=config.image_size)
     final.set_weights(model.get_weights())
     val_accuracy, val_loss = evaluate(final, val_x, val_y)
     write_atomically(write_dir / "model.keras", final.save)
@@ -169,7 +173,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
         "parameters": int(final.count_params()), "command": state["commands"][0], "commands": state["commands"],
         "config": config.to_dict(),
-        "data": {"folder": str(config.data), **split}, "preprocessing": DEFAULT_PREPROCESSING.to_dict(),
+        "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
         "val_accuracy": round(float(val_accuracy), 4), "val_loss_unsmoothed": round(float(val_loss), 4),

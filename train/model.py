@@ -19,8 +19,6 @@ with stride 3), so a 64x64 input becomes 30x30, then 10x10 in stage one and 5x5 
 
 from __future__ import annotations
 
-from catdog.runtime.preprocess import DEFAULT_PREPROCESSING
-
 PARAMETER_COUNT = 265_665
 NON_TRAINABLE_COUNT = 1_216
 
@@ -43,7 +41,7 @@ def _basic_block(x, *, filters: int, stride: int, name: str):
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def build_model(*, image_size: tuple[int, int] = DEFAULT_PREPROCESSING.image_size, seed: int | None = None):
+def build_model(*, image_size: tuple[int, int], seed: int | None = None):
     """Return the uncompiled MiniResNet functional model (raw 0..255 RGB in, P(dog) out)."""
     import keras
     from keras import layers
