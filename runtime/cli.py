@@ -21,7 +21,10 @@ from catdog.errors import exit_on_error
 @click.option("--camera", type=click.IntRange(min=0), default=None, show_default=True,
               help="Classify frames from camera N (needs catdog[camera]).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
-              show_default=True, help="Output: text lines, JSON Lines, or CSV with a header.")
+              show_default=True, help="Output: text lines, JSON Lines (probabilities keyed by the model's labels), "
+                                      "or CSV with a header (one p_<label> column per label).")
+@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Show the N most probable of the model's labels on each text line (and as a top_k list in JSON).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, show_default=True,
               help="Inference threads for the engine; default: the engine's own choice.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
@@ -30,16 +33,23 @@ from catdog.errors import exit_on_error
               help="Stop each video, URL or camera after this many classified frames.")
 @click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
               help="Classify every Nth frame of videos, URLs and cameras.")
-def main(sources, model, camera, output_format, threads, batch_size, max_frames, every):
-    """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) as cat or dog.
+@click.option("--verbose", is_flag=True, default=False, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
+def main(sources, model, camera, output_format, top_k, threads, batch_size, max_frames, every, verbose):
+    """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) with the model's labels.
 
-    Prints one line per input (or per frame) with label, confidence and capture-to-decision
-    milliseconds, then a summary on stderr. Exits 1 if any input failed, 2 on usage errors.
+    Prints one line per input (or per frame) with the chosen label, its probability and the
+    capture-to-decision milliseconds, then a summary on stderr. A model without catdog
+    metadata runs with labels class_0.. and one warning line. Exits 1 if any input failed,
+    2 on usage errors.
     """
+    from catdog.quiet import configure_logging
+
+    configure_logging(verbose=verbose)
     from catdog.runtime.runner import RunConfig, run
 
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
-                       threads=threads, batch_size=batch_size, max_frames=max_frames, every=every)
+                       threads=threads, batch_size=batch_size, max_frames=max_frames, every=every,
+                       top_k=top_k, verbose=verbose)
     with exit_on_error():
         summary = run(config)
     sys.exit(1 if summary.errors else 0)

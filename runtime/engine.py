@@ -1,9 +1,16 @@
 """One inference engine per model file: LiteRT for .tflite, onnxruntime for .onnx, Keras for .keras.
 
-Every engine takes an (N, H, W, 3) uint8 batch of raw pixels and returns (N,) float32 P(dog),
-so callers never care about the backend, its input dtype or its output quantization.
-Backends are imported inside `open_engine`, so importing this module stays cheap and never
-touches TensorFlow.
+Every engine takes an (N, H, W, 3) uint8 batch of raw pixels and returns (N, K) float32
+probabilities in the order of the model's labels, so callers never care about the backend,
+its input dtype, its fixed batch size or its output quantization. A 1-unit output (a legacy
+catdog file, or a foreign sigmoid model) becomes the two columns [1 - p, p].
+
+At load, the file's ModelSpec (`catdog.runtime.spec`) is checked against its real tensors and
+a mismatch is refused (CatdogError, one line, exit 2). A file with no spec gets one read from
+its tensors (`infer_spec`: labels `class_0 ...`), and `Engine.spec_warning` says so in one
+line for the caller to show. Backends are imported inside `open_engine`, so importing this
+module stays cheap and never touches TensorFlow. Export verification runs its files through
+these same engines, with the same `quantize`/`dequantize`.
 """
 
 from __future__ import annotations
@@ -14,19 +21,25 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.runtime.metadata import spec_from_metadata
-from catdog.runtime.spec import ModelSpec, SpecError, infer_spec
+from catdog.runtime.spec import ModelSpec, SpecError, check_tensors, infer_spec
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".keras": "keras"}
+RAW_PIXEL_RANGE = (0.0, 255.0)
 
 
 class Engine:
-    """A loaded model: `.predict(uint8 batch) -> float32 P(dog)`, plus what it was exported with."""
+    """A loaded model: `.predict(uint8 batch) -> (N, K) float32 probabilities`, plus what it was exported with.
+
+    Attributes: `spec` (the ModelSpec), `labels`, `format`, `precision`, `metadata` (the
+    embedded catdog document, {} without one), `fixed_batch` (the batch size the file is
+    fixed to, None when it takes any), `spec_warning` (one line when the spec was inferred).
+    """
 
     name = "engine"
     package = ""
@@ -39,27 +52,66 @@ class Engine:
         # None until the subclass has read its tensors, when a file carries no spec of its own.
         self.spec: ModelSpec | None = spec_from_metadata(metadata)
         self.precision = metadata.get("precision") or "fp32"
+        self.fixed_batch: int | None = None
+        self.spec_warning: str | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
         """The model's label names, in output index order."""
         return self.spec.labels
 
-    def _settle_spec(self, *, input_shape, output_shape) -> None:
-        """Infer the spec from the tensors when the file has none."""
+    def _settle_spec(self, *, input_shape: Sequence[Any], output_shape: Sequence[Any], input_dtype: Any) -> None:
+        """Check the spec against the tensors, or infer it from them when the file has none.
+
+        Raises SpecError when the tensors cannot serve the spec, or cannot take an RGB image.
+        """
+        name = self.path.name
+        if np.dtype(input_dtype).kind not in "fiu":
+            raise SpecError(f"{name}: its input type {np.dtype(input_dtype).name} is not an image type "
+                            "(float, uint8 or int8)")
+        dims = [None if size is None or int(size) < 0 else int(size) for size in input_shape]
         if self.spec is None:
-            self.spec = infer_spec(input_shape=input_shape, output_shape=output_shape, name=self.path.name)
+            self.spec = infer_spec(input_shape=dims, output_shape=output_shape, name=name)
+            height, width = self.spec.image_size
+            self.spec_warning = (f"{name} carries no catdog metadata: using its tensors (input {height}x{width}, "
+                                 f"{self.spec.num_classes} labels named {self.spec.labels[0]}.."
+                                 f"{self.spec.labels[-1]}); export it with catdog-export to name its labels")
+        else:
+            check_tensors(self.spec, input_shape=dims, output_shape=output_shape, name=name)
+        # A file exported with a fixed batch dimension is fed slices of exactly that size.
+        self.fixed_batch = dims[0] if dims and dims[0] is not None and dims[0] > 0 else None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Return P(labels[1]) for an (N, H, W, 3) uint8 batch as an (N,) float32 array."""
+        """Return (N, K) float32 probabilities in label order for an (N, H, W, 3) uint8 batch.
+
+        One (H, W, 3) image counts as a batch of one. Raises ValueError for another shape.
+        """
         batch = np.asarray(batch)
         if batch.ndim == 3:
             batch = batch[None]
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"expected an (N, H, W, 3) uint8 batch, got shape {batch.shape}")
-        if len(batch) == 0:
-            return np.zeros((0,), dtype=np.float32)
-        return np.asarray(self._run(np.ascontiguousarray(batch, dtype=np.uint8)), dtype=np.float32).reshape(-1)
+        count = len(batch)
+        if count == 0:
+            return np.zeros((0, self.spec.num_classes), dtype=np.float32)
+        pixels = scale_pixels(np.ascontiguousarray(batch, dtype=np.uint8), pixel_range=self.spec.pixel_range)
+        if self.fixed_batch is None:
+            raw = np.asarray(self._run(pixels)).reshape(count, -1)
+        else:
+            raw = self._run_fixed(pixels)
+        return as_class_probabilities(raw, num_classes=self.spec.num_classes)
+
+    def _run_fixed(self, batch: np.ndarray) -> np.ndarray:
+        """Run a model whose batch size is fixed: slices of that size, the last padded with zeros."""
+        size = self.fixed_batch
+        outputs = []
+        for start in range(0, len(batch), size):
+            chunk = batch[start:start + size]
+            filled = len(chunk)
+            if filled < size:
+                chunk = np.concatenate([chunk, np.zeros((size - filled, *chunk.shape[1:]), dtype=chunk.dtype)])
+            outputs.append(np.asarray(self._run(chunk)).reshape(size, -1)[:filled])
+        return np.concatenate(outputs)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -76,12 +128,43 @@ class Engine:
                 "model": str(self.path), "format": self.format, "precision": self.precision}
 
 
+def as_class_probabilities(values: np.ndarray, *, num_classes: int) -> np.ndarray:
+    """Turn a model's (N, units) output into (N, K) float32 probabilities in label order.
+
+    One unit is a sigmoid's P(labels[1]) and becomes [1 - p, p] (K must be 2); K units are
+    taken as they are. Raises ValueError for any other width.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    values = values.reshape(len(values), -1)
+    if values.shape[1] == 1 and num_classes == 2:
+        return np.concatenate([1.0 - values, values], axis=1)
+    if values.shape[1] != num_classes:
+        raise ValueError(f"the model gave {values.shape[1]} outputs per image for {num_classes} labels")
+    return values
+
+
+def scale_pixels(batch: np.ndarray, *, pixel_range: Sequence[float]) -> np.ndarray:
+    """Map raw 0..255 pixels to the range a model expects (ModelSpec.pixel_range).
+
+    Returns the uint8 batch itself for (0, 255), every exported file's range; otherwise float32
+    `low + pixel * (high - low) / 255`.
+    """
+    low, high = (float(value) for value in pixel_range)
+    if (low, high) == RAW_PIXEL_RANGE:
+        return batch
+    return (batch.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)).astype(np.float32)
+
+
 def quantize(batch: np.ndarray, *, dtype: Any, scale: float, zero_point: int) -> np.ndarray:
-    """Convert raw 0..255 pixels to what an input tensor expects (float, or quantized integers)."""
+    """Convert pixels (uint8, or floats from `scale_pixels`) to what an input tensor expects.
+
+    Float inputs get a cast; integer inputs get `round(value / scale + zero_point)`, clipped
+    to the dtype (TFLite's affine quantization; a scale of 0 means "not quantized").
+    """
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return batch.astype(dtype)
-    if dtype == np.uint8 and (scale in (0.0, 1.0)) and zero_point == 0:
+    if dtype == np.uint8 and batch.dtype == np.uint8 and (scale in (0.0, 1.0)) and zero_point == 0:
         return batch  # the int8 export takes raw pixels directly: no copy, no rounding
     values = batch.astype(np.float32) if scale == 0.0 else batch.astype(np.float32) / scale + zero_point
     limits = np.iinfo(dtype)
@@ -89,7 +172,7 @@ def quantize(batch: np.ndarray, *, dtype: Any, scale: float, zero_point: int) ->
 
 
 def dequantize(values: np.ndarray, *, scale: float, zero_point: int) -> np.ndarray:
-    """Turn a quantized integer output back into a float probability."""
+    """Turn a quantized integer output back into float32: `(value - zero_point) * scale`."""
     if values.dtype.kind == "f" or scale == 0.0:
         return values.astype(np.float32)
     return (values.astype(np.float32) - zero_point) * np.float32(scale)
@@ -139,11 +222,11 @@ class LiteRTEngine(Engine):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch_size = int(self.input["shape"][0])
-        # A model exported with a fixed batch dimension is run one fixed-size slice at a time.
+        # A model exported with a fixed batch dimension gets fixed-size slices from Engine.predict.
         signature = self.input.get("shape_signature")
         self.resizable = signature is None or len(signature) == 0 or int(signature[0]) == -1
-        self._settle_spec(input_shape=self.input.get("shape_signature", self.input["shape"]),
-                          output_shape=self.output["shape"])
+        self._settle_spec(input_shape=signature if signature is not None and len(signature) else self.input["shape"],
+                          output_shape=self.output["shape"], input_dtype=self.input["dtype"])
         if "precision" not in metadata and np.dtype(self.input["dtype"]).kind in "iu":
             self.precision = "int8"
 
@@ -168,7 +251,7 @@ class LiteRTEngine(Engine):
 
 
 ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8,
-              "tensor(float16)": np.float16}
+              "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
 class OnnxEngine(Engine):
@@ -194,12 +277,16 @@ class OnnxEngine(Engine):
         super().__init__(path, threads=threads, metadata=metadata)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
-        self.input_dtype = ONNX_TYPES.get(model_input.type, np.float32)
+        self.input_dtype = ONNX_TYPES.get(model_input.type)
+        if self.input_dtype is None:
+            raise SpecError(f"{path.name}: its input type {model_input.type} is not an image type "
+                            "(float, uint8 or int8)")
         self.input_quantization = (metadata.get("input") or {}).get("quantization") or {}
         self.output_quantization = (metadata.get("output") or {}).get("quantization") or {}
         self._settle_spec(input_shape=[size if isinstance(size, int) else None for size in model_input.shape],
                           output_shape=[size if isinstance(size, int) else None
-                                        for size in self.session.get_outputs()[0].shape])
+                                        for size in self.session.get_outputs()[0].shape],
+                          input_dtype=self.input_dtype)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         feed = quantize(batch, dtype=self.input_dtype, scale=float(self.input_quantization.get("scale", 1.0)),
@@ -227,7 +314,8 @@ class KerasEngine(Engine):
         from catdog.runtime.spec import read_card_spec
 
         self.spec = read_card_spec(path)
-        self._settle_spec(input_shape=self.model.input_shape, output_shape=self.model.output_shape)
+        self._settle_spec(input_shape=self.model.input_shape, output_shape=self.model.output_shape,
+                          input_dtype=np.float32)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(batch.astype(np.float32), training=False))
@@ -267,7 +355,9 @@ def open_engine(model_path: str | Path, *, threads: int | None = None) -> Engine
     except CatdogError:
         raise
     except SpecError as error:
-        raise CatdogError(f"cannot use model {path}: {error}") from None
+        # One line naming the file once: drop the "name: " the spec check starts with.
+        message = str(error).removeprefix(f"{path.name}: ")
+        raise CatdogError(f"cannot use model {path}: {message}") from None
     except Exception as error:  # noqa: BLE001 - any loader failure means the file is not a usable model
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CatdogError(f"cannot load model {path}: {message}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from catdog.errors import CatdogError
-from catdog.runtime.classifier import Prediction
+from catdog.runtime.prediction import Prediction
 from catdog.runtime.output import PredictionWriter, RunSummary
 from catdog.runtime.sources import Input, Stream, expand_sources
 
@@ -26,6 +26,8 @@ class RunConfig:
     batch_size: int = 32
     max_frames: int | None = None
     every: int = 1
+    top_k: int = 1
+    verbose: bool = False
 
 
 def iter_predictions(engine, inputs: list[Input], config: RunConfig) -> Iterator[Prediction]:
@@ -58,7 +60,9 @@ def show_progress(predictions: Iterator[Prediction], *, total: int, stream: Text
 def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = None) -> RunSummary:
     """Classify every source and write one record per input to `out`; return the summary.
 
-    Raises CatdogError for usage errors (no sources, unusable model, camera that cannot open).
+    Raises CatdogError for usage errors (no sources, unusable model, --top-k above the model's
+    number of labels, camera that cannot open). A model without catdog metadata gets one
+    warning line on `err`.
     """
     from catdog.runtime.engine import open_engine
     from catdog.runtime.models import default_model_path
@@ -69,7 +73,12 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         raise CatdogError("nothing to classify: give image files, folders, globs, videos or URLs, or --camera N")
     inputs = expand_sources(list(config.sources), camera=config.camera)
     engine = open_engine(config.model if config.model is not None else default_model_path(), threads=config.threads)
-    writer = PredictionWriter(out, output_format=config.output_format)
+    if engine.spec_warning:
+        print(f"warning: {engine.spec_warning}", file=err, flush=True)
+    if config.top_k > engine.spec.num_classes:
+        raise CatdogError(f"--top-k {config.top_k} is more than the model's {engine.spec.num_classes} labels "
+                          f"({', '.join(engine.labels)}): use --top-k {engine.spec.num_classes} or less")
+    writer = PredictionWriter(out, output_format=config.output_format, labels=engine.labels, top_k=config.top_k)
     summary = RunSummary()
     started = time.perf_counter()
     predictions = iter_predictions(engine, inputs, config)
