@@ -46,9 +46,10 @@ class ClickProgress:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("models", nargs=-1, metavar="[MODEL]...", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, show_default=True,
-              help="Keras model to compare against. Default: the shipped catdog.keras.")
+              help="Keras model to compare against. Default: the model each file was exported from "
+                   "(its metadata's source_model, checked by SHA-256), else the shipped catdog.keras with a warning.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, show_default=True,
-              help="Folder of class-named subfolders (cats/, dogs/) for accuracy and agreement.")
+              help="Folder with one subfolder of images per label, for accuracy and agreement.")
 @click.option("--runs", type=click.IntRange(min=1), default=None, show_default=True,
               help=f"Exact batch-1 runs per model. Default: at least {DEFAULT_MIN_RUNS} runs "
                    f"and {DEFAULT_MIN_SECONDS:g} s per model.")
@@ -59,19 +60,25 @@ class ClickProgress:
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
               help="Batch size for the throughput column and for accuracy.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
-              help="Write the rows as JSON (schema in benchmarks/README.md).")
+              help="Write the rows as JSON: one object per model with the table's values and the machine.")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
               help="Write the table as a Markdown page.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
-              help="Write a latency-vs-accuracy PNG (needs --data and matplotlib).")
+              help="Write a latency-vs-accuracy PNG, each point labelled with model and precision "
+                   "(needs --data and matplotlib).")
+@click.option("--verbose", is_flag=True, default=False, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(models: tuple[Path, ...], baseline: Optional[Path], data: Optional[Path], runs: Optional[int],
          warmup: int, threads: int, batch: int, json_path: Optional[Path], markdown: Optional[Path],
-         plot: Optional[Path]) -> None:
+         plot: Optional[Path], verbose: bool) -> None:
     """Benchmark MODEL files (default: every shipped model) against the Keras baseline.
 
     Prints one row per model: size, load and first-inference time, batch-1 latency
-    percentiles, throughput, peak RSS, speed-up over Keras and, with --data, accuracy.
+    percentiles, throughput, peak RSS, speed-up over Keras and, with --data, accuracy and
+    agreement with the Keras model over the model's labels.
     """
+    from catdog.quiet import configure_logging
+
+    configure_logging(verbose=verbose)
     from catdog.bench.report import run_and_report
 
     config = BenchConfig(models=models, baseline=baseline, data=data, runs=runs, warmup=warmup, threads=threads,

@@ -1,14 +1,20 @@
 """The Keras baseline, timed two ways: `model.predict` as a notebook calls it, and a `tf.function`.
 
+The baseline of an exported file is the Keras model it came from: `find_source_model` reads
+the file's metadata (`source_model`, the path as the user gave it or "shipped:NAME" for a
+model shipped in `catdog/runtime/models`; schema-1 files keep it in `export_options.model`)
+and accepts a candidate only when its SHA-256 equals `source_sha256`.
+
 TensorFlow is imported inside `load_keras_baseline` only, so `catdog-bench` runs (and says
 so in one line) on a machine with just the runtime installed.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -51,11 +57,62 @@ class KerasBaseline:
         }
 
     def probabilities(self, images: np.ndarray, *, batch: int) -> np.ndarray:
-        """Return P(dog) for (N, H, W, 3) uint8 images through the compiled call."""
+        """Return (N, K) float32 probabilities in label order for (N, H, W, 3) uint8 images (compiled call).
+
+        A sigmoid head's one unit becomes [1 - p, p], as the engines do.
+        """
+        from catdog.runtime.engine import as_class_probabilities, scale_pixels
+
         tf = require_tensorflow()
-        outputs = [self.compiled(tf.constant(images[start:start + batch].astype(np.float32))).numpy()
-                   for start in range(0, len(images), batch)]
-        return np.concatenate(outputs).reshape(-1).astype(np.float32)
+        outputs = []
+        for start in range(0, len(images), batch):
+            pixels = scale_pixels(images[start:start + batch], pixel_range=self.spec.pixel_range)
+            output = self.compiled(tf.constant(pixels.astype(np.float32))).numpy()
+            outputs.append(as_class_probabilities(output, num_classes=self.spec.num_classes))
+        return np.concatenate(outputs)
+
+
+SHIPPED_PREFIX = "shipped:"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_source(metadata: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
+    """(source model as recorded, its SHA-256) from an exported file's metadata; None where absent."""
+    source = metadata.get("source_model") or (metadata.get("export_options") or {}).get("model")
+    sha256 = metadata.get("source_sha256")
+    return (str(source) if source else None), (str(sha256) if sha256 else None)
+
+
+def find_source_model(metadata: dict[str, Any], *, model_path: Path) -> Optional[Path]:
+    """The Keras file an exported model came from, or None when it cannot be found.
+
+    A relative source path is tried from the current folder, then beside the exported file
+    (as written, then by name). A candidate counts only if it is a file whose SHA-256 equals
+    the recorded `source_sha256` (when one is recorded).
+    """
+    from catdog.runtime.models import MODELS_DIR
+
+    source, sha256 = describe_source(metadata)
+    if not source:
+        return None
+    if source.startswith(SHIPPED_PREFIX):
+        candidates = [MODELS_DIR / source[len(SHIPPED_PREFIX):]]
+    else:
+        path = Path(source)
+        folder = Path(model_path).parent
+        candidates = [path] if path.is_absolute() else [path, folder / path, folder / path.name]
+    for candidate in candidates:
+        if candidate.is_file() and (sha256 is None or file_sha256(candidate) == sha256):
+            return candidate
+    return None
 
 
 def configure_threads(tf: Any, threads: int) -> None:

@@ -92,14 +92,24 @@ def build_header_lines(result: BenchResult) -> list[str]:
     return lines + list(result.notes)
 
 
+def build_footer_lines(result: BenchResult) -> list[str]:
+    """The lines under the table: how to fill the accuracy and agreement columns when they are empty."""
+    if result.rows and all(row.get("accuracy") is None for row in result.rows):
+        return ["accuracy and agreement: add --data DIR (one subfolder of images per label) to fill them"]
+    if result.rows and all(row.get("agreement") is None for row in result.rows):
+        return ["agreement: needs the Keras baseline (see the notes above)"]
+    return []
+
+
 def format_table(result: BenchResult) -> str:
-    """Return the header lines and an aligned text table."""
+    """Return the header lines, an aligned text table, and the footer lines."""
     grid = [list(COLUMNS)] + [format_row(row) for row in result.rows]
     widths = [max(len(line[index]) for line in grid) for index in range(len(COLUMNS))]
     lines = ["  ".join(cell.rjust(width) if index >= RIGHT_ALIGNED_FROM else cell.ljust(width)
                        for index, (cell, width) in enumerate(zip(line, widths))).rstrip() for line in grid]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(build_header_lines(result) + [""] + lines)
+    footer = build_footer_lines(result)
+    return "\n".join(build_header_lines(result) + [""] + lines + ([""] + footer if footer else []))
 
 
 def build_json_rows(result: BenchResult) -> list[dict[str, Any]]:
@@ -118,7 +128,8 @@ def render_markdown(result: BenchResult) -> str:
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "|".join("---" if index < RIGHT_ALIGNED_FROM else "---:" for index in range(len(COLUMNS))) + "|")
     lines += ["| " + " | ".join(format_row(row)) + " |" for row in result.rows]
-    return "\n".join(lines) + "\n"
+    footer = build_footer_lines(result)
+    return "\n".join(lines + ([""] + footer if footer else [])) + "\n"
 
 
 def write_markdown(result: BenchResult, path: Path) -> None:
@@ -138,18 +149,24 @@ def import_pyplot() -> Any:
     return pyplot
 
 
+def point_label(row: dict[str, Any]) -> str:
+    """The text beside a plotted point: model and precision, e.g. 'catdog_int8.tflite (int8)'."""
+    return f"{row['model']} ({row['precision']})"
+
+
 def write_plot(result: BenchResult, path: Path) -> None:
-    """Plot p50 latency (log scale) against accuracy, one labelled point per model."""
+    """Plot p50 latency (log scale) against accuracy, each point labelled with its model and precision."""
     pyplot = import_pyplot()
     figure, axes = pyplot.subplots(figsize=(7, 4.5))
-    for row in result.rows:
-        latency, accuracy = row.get("latency_ms"), row.get("accuracy")
-        if latency is None or accuracy is None:
-            continue
-        # A legend rather than labels beside the points: close models would overprint each other.
-        axes.scatter(latency["p50"], accuracy * 100, s=50, label=f"{row['model']}: {latency['p50']:.3g} ms")
+    plotted = [row for row in result.rows if row.get("latency_ms") is not None and row.get("accuracy") is not None]
+    for index, row in enumerate(sorted(plotted, key=lambda item: item["latency_ms"]["p50"])):
+        x, y = row["latency_ms"]["p50"], row["accuracy"] * 100
+        axes.scatter(x, y, s=50)
+        # Neighbours in latency alternate above and below their point, so close labels do not overprint.
+        axes.annotate(f"{point_label(row)}: {x:.3g} ms", (x, y), xytext=(6, 8 if index % 2 == 0 else -12),
+                      textcoords="offset points", fontsize=7)
     axes.set_xscale("log")
-    axes.legend(fontsize=8, loc="best")
+    axes.margins(x=0.3, y=0.2)
     axes.set_xlabel(f"p50 latency at batch 1, ms (log scale, {result.machine['threads']} thread(s))")
     axes.set_ylabel("accuracy, %")
     axes.set_title(f"catdog: latency vs accuracy on {result.machine['cpu']}", fontsize=9)

@@ -9,10 +9,12 @@ from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
-from catdog.bench.accuracy import compute_accuracy, compute_agreement, list_labelled_images, load_images, predict_in_batches
+from catdog.bench.accuracy import (compute_accuracy, compute_agreement, list_labelled_images, load_images,
+                                   match_classes, predict_in_batches)
 from catdog.bench.coldstart import measure_cold_start
 from catdog.bench.config import BenchConfig
-from catdog.bench.keras_baseline import KerasBaseline, load_keras_baseline
+from catdog.bench.keras_baseline import (KerasBaseline, describe_source, file_sha256, find_source_model,
+                                         load_keras_baseline)
 from catdog.bench.machine import describe_machine
 from catdog.bench.timing import run_interleaved, summarize
 from catdog.errors import CatdogError, MissingExtraError
@@ -56,8 +58,10 @@ class Contestant:
     row: dict[str, Any]
     one: Callable[[], object]
     many: Callable[[], object]
-    probabilities: Callable[[np.ndarray], np.ndarray]
+    probabilities: Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) uint8 -> (N, K) float32
     spec: ModelSpec
+    metadata: dict[str, Any] = field(default_factory=dict)  # the exported file's catdog metadata
+    spec_warning: Optional[str] = None  # set when the file carried no spec (labels class_0..)
 
 
 def resolve_models(config: BenchConfig) -> list[Path]:
@@ -73,15 +77,46 @@ def resolve_models(config: BenchConfig) -> list[Path]:
     return [Path(path) for path in models]
 
 
-def load_baseline(config: BenchConfig, notes: list[str]) -> Optional[KerasBaseline]:
-    """Load the Keras baseline, or add a one-line note saying why there is none."""
+def choose_baseline_path(config: BenchConfig, contestants: list[Contestant], notes: list[str]) -> Optional[Path]:
+    """Pick the Keras baseline: --baseline, else the model the files came from, else the shipped one.
+
+    The files' own source is found from their metadata (`find_source_model`: path and
+    SHA-256). An explicit --baseline is used as given, with a note when it is not the model
+    the files name. The shipped fallback gets one warning note saying it is a different model.
+    """
     from catdog.runtime.models import keras_baseline_path
 
-    path = Path(config.baseline) if config.baseline else keras_baseline_path()
-    if config.baseline and not path.is_file():
-        raise CatdogError(f"--baseline not found: {path}")
-    if not path.is_file():
-        notes.append(f"Keras baseline: none ({path} not found; pass --baseline MODEL.keras); no speed-ups.")
+    sources = {contestant.name: describe_source(contestant.metadata) for contestant in contestants}
+    if config.baseline:
+        path = Path(config.baseline)
+        if not path.is_file():
+            raise CatdogError(f"--baseline not found: {path}")
+        hashes = {sha256 for _, sha256 in sources.values() if sha256}
+        if hashes and file_sha256(path) not in hashes:
+            notes.append(f"Note: --baseline {path.name} is not the Keras model the files were exported from "
+                         "(its SHA-256 differs from their source_sha256).")
+        return path
+    found = [find_source_model(contestant.metadata, model_path=Path(contestant.row["path"]))
+             for contestant in contestants]
+    distinct = sorted({path.resolve() for path in found if path is not None})
+    if distinct:
+        if len(distinct) > 1:
+            notes.append(f"Note: the files come from different Keras models; the baseline is {distinct[0].name}.")
+        return distinct[0]
+    shipped = keras_baseline_path()
+    if not shipped.is_file():
+        notes.append(f"Keras baseline: none ({shipped} not found; pass --baseline MODEL.keras); no speed-ups.")
+        return None
+    named = sorted({source for source, _ in sources.values() if source})
+    origin = f"the model they came from ({', '.join(named)}) was not found" if named else "they name no source model"
+    notes.append(f"Warning: Keras baseline is the shipped {shipped.name}, a different model: {origin}; "
+                 "pass --baseline MODEL.keras to compare with the right one.")
+    return shipped
+
+
+def load_baseline(path: Optional[Path], *, config: BenchConfig, notes: list[str]) -> Optional[KerasBaseline]:
+    """Load the Keras baseline at `path`, or add a one-line note saying why there is none."""
+    if path is None:
         return None
     try:
         return load_keras_baseline(path, threads=config.threads)
@@ -103,7 +138,7 @@ def open_contestant(model_path: Path, *, config: BenchConfig) -> Contestant:
            "precision": engine.precision, "size_bytes": model_path.stat().st_size, "engine": engine.describe()}
     return Contestant(name=model_path.name, row=row, one=partial(engine.predict, one),
                       many=partial(engine.predict, many), probabilities=engine.predict,
-                      spec=engine.spec)
+                      spec=engine.spec, metadata=dict(engine.metadata), spec_warning=engine.spec_warning)
 
 
 def build_keras_contestants(baseline: KerasBaseline, *, config: BenchConfig) -> list[Contestant]:
@@ -163,9 +198,16 @@ def time_contestants(contestants: list[Contestant], *, config: BenchConfig, prog
     return interrupted
 
 
+def check_data_classes(contestants: list[Contestant], *, config: BenchConfig) -> None:
+    """Refuse, before any timing, a --data folder whose classes no model's labels can match."""
+    _, _, class_names = list_labelled_images(config.data)
+    for contestant in contestants:
+        match_classes(class_names, contestant.spec.labels, model=contestant.name)
+
+
 def add_accuracy(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> None:
-    """Fill accuracy on --data and label agreement with the Keras baseline (when there is one)."""
-    paths, labels, _ = list_labelled_images(config.data)
+    """Fill K-class accuracy on --data and label agreement with the Keras baseline (when there is one)."""
+    paths, classes, class_names = list_labelled_images(config.data)
     decoded: dict[ModelSpec, np.ndarray] = {}
     probabilities: dict[str, np.ndarray] = {}
     for contestant in contestants:
@@ -177,7 +219,8 @@ def add_accuracy(contestants: list[Contestant], *, config: BenchConfig, progress
     baseline = next((values for name, values in probabilities.items() if name.endswith("(compiled)")), None)
     for contestant in contestants:
         values = probabilities[contestant.name]
-        contestant.row.update(accuracy=compute_accuracy(values, labels), agreement=compute_agreement(values, baseline),
+        targets = match_classes(class_names, contestant.spec.labels, model=contestant.name)[classes]
+        contestant.row.update(accuracy=compute_accuracy(values, targets), agreement=compute_agreement(values, baseline),
                               images=len(paths))
 
 
@@ -200,8 +243,12 @@ def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -
         list_labelled_images(config.data)  # fail on a bad --data before minutes of timing
     notes: list[str] = []
     progress.stage("loading models")
-    baseline = load_baseline(config, notes)
-    contestants = [open_contestant(path, config=config) for path in models]
+    engines = [open_contestant(path, config=config) for path in models]
+    notes += [f"Warning: {contestant.spec_warning}" for contestant in engines if contestant.spec_warning]
+    baseline = load_baseline(choose_baseline_path(config, engines, notes), config=config, notes=notes)
+    if config.data is not None:
+        check_data_classes(engines, config=config)
+    contestants = list(engines)
     if baseline is not None:
         contestants += build_keras_contestants(baseline, config=config)
     add_cold_starts(contestants, baseline, config=config, progress=progress)
