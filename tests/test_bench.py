@@ -90,7 +90,7 @@ def test_help_lists_every_flag():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for flag in ("--baseline", "--data", "--runs", "--warmup", "--threads", "--batch", "--json", "--markdown",
-                 "--plot"):
+                 "--plot", "--verbose"):
         assert flag in result.output
 
 

@@ -21,6 +21,7 @@ from catdog.errors import CatdogError
 from catdog.runtime import models
 from catdog.runtime.engine import dequantize, open_engine, quantize
 from catdog.runtime.pipeline import classify_files
+from catdog.runtime.prediction import Prediction, decide, make_prediction
 from catdog.runtime.preprocess import load_image
 from catdog.runtime.spec import ModelSpec
 
@@ -79,6 +80,62 @@ def expected_probability(pixels: np.ndarray) -> float:
     return float(1.0 / (1.0 + np.exp(-SLOPE * (means[2] - means[0]))))
 
 
+FRUIT = ("apple", "banana", "cherry")  # labels of the 3-class test model: red, green, blue images
+FRUIT_SPEC = ModelSpec(image_size=(48, 48), labels=FRUIT, output="softmax")
+COLOURS = ((220, 30, 20), (20, 210, 30), (25, 30, 230))
+
+
+def spec_metadata(spec: ModelSpec, **extra) -> dict:
+    """Schema-2 metadata of an exported K-class file (K probabilities in label order)."""
+    return {"schema": 2, "labels": list(spec.labels), "model_spec": spec.to_dict(), "format": "onnx",
+            "precision": "fp32", "source_sha256": "0" * 64, "export_options": {}, "catdog_version": "0.2.0", **extra}
+
+
+def build_softmax_onnx(path: Path, *, metadata: dict | None = None, batch: int | None = None, size: int = 48,
+                       classes: int = 3, input_shape: list | None = None, element: int | None = None) -> Path:
+    """Write a K-class ONNX model: softmax(SLOPE * mean of each colour channel), one class per channel.
+
+    `batch` fixes the batch dimension (None leaves it dynamic); `input_shape`/`element`
+    override the input tensor, for models that cannot take an RGB image.
+    """
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    channels = (input_shape or [None, size, size, 3])[-1]
+    weights = np.zeros((channels, classes), dtype=np.float32)
+    for index in range(classes):
+        weights[index % channels, index] = SLOPE
+    nodes = [helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["pixels"], ["means"], axes=[1, 2], keepdims=0),
+             helper.make_node("MatMul", ["means", "weights"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)]
+    graph = helper.make_graph(
+        nodes, "tiny_fruit",
+        [helper.make_tensor_value_info("image", element or TensorProto.FLOAT, input_shape or [batch, size, size, 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, classes])],
+        initializer=[numpy_helper.from_array(weights, "weights")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    if metadata is not None:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "catdog", json.dumps(metadata)
+    onnx.save(model, str(path))
+    return path
+
+
+def write_colour_images(folder: Path, *, count: int, size: tuple[int, int] = (40, 30)) -> list[Path]:
+    """Write `count` PNGs cycling red, green, blue (image i belongs to class i % 3)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    paths = []
+    for index in range(count):
+        pixels = rng.integers(0, 40, size=(size[1], size[0], 3)) + np.array(COLOURS[index % 3]) * 0.8
+        path = folder / f"img{index}.png"
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
 @pytest.fixture
 def onnx_model(tmp_path: Path) -> Path:
     """A tiny float-input ONNX model carrying catdog metadata."""
@@ -92,8 +149,9 @@ def test_onnx_engine_matches_the_graph_and_reads_metadata(onnx_model):
     engine = open_engine(onnx_model, threads=1)
     batch = np.random.default_rng(0).integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
     probabilities = engine.predict(batch)
-    assert probabilities.shape == (5,) and probabilities.dtype == np.float32
-    np.testing.assert_allclose(probabilities, [expected_probability(image) for image in batch], atol=1e-5)
+    assert probabilities.shape == (5, 2) and probabilities.dtype == np.float32  # one unit becomes [1 - p, p]
+    np.testing.assert_allclose(probabilities[:, 1], [expected_probability(image) for image in batch], atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     assert engine.format == "onnx" and engine.labels == ("cat", "dog")
     assert engine.metadata["schema"] == 2
     assert engine.describe()["engine"] == "onnxruntime" and engine.describe()["threads"] == 1
@@ -108,14 +166,88 @@ def test_engine_takes_preprocessing_from_embedded_metadata(tmp_path):
 def test_model_without_metadata_takes_its_spec_from_its_tensors(tmp_path):
     engine = open_engine(build_onnx_model(tmp_path / "bare.onnx"))
     assert engine.spec == SPEC.replace(labels=("class_0", "class_1"))
-    assert engine.predict(np.zeros((1, 64, 64, 3), np.uint8))[0] == pytest.approx(0.5)
+    assert engine.predict(np.zeros((1, 64, 64, 3), np.uint8))[0] == pytest.approx([0.5, 0.5])
+    assert "no catdog metadata" in engine.spec_warning and "\n" not in engine.spec_warning
+    assert open_engine(build_onnx_model(tmp_path / "m.onnx", metadata=catdog_metadata())).spec_warning is None
+
+
+def test_three_class_model_gives_k_probabilities_in_label_order(tmp_path):
+    engine = open_engine(build_softmax_onnx(tmp_path / "fruit.onnx", metadata=spec_metadata(FRUIT_SPEC)))
+    assert engine.labels == FRUIT and engine.spec_warning is None
+    batch = np.stack([np.full((48, 48, 3), colour, np.uint8) for colour in COLOURS])
+    probabilities = engine.predict(batch)
+    assert probabilities.shape == (3, 3) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert list(decide(probabilities)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_fixed_batch_onnx_runs_a_folder_of_seven(tmp_path, batch):
+    fixed = open_engine(build_softmax_onnx(tmp_path / "fixed.onnx", batch=batch, metadata=spec_metadata(FRUIT_SPEC)))
+    dynamic = open_engine(build_softmax_onnx(tmp_path / "dynamic.onnx", metadata=spec_metadata(FRUIT_SPEC)))
+    assert fixed.fixed_batch == batch and dynamic.fixed_batch is None
+    paths = write_colour_images(tmp_path / "images", count=7)
+    results = list(classify_files(fixed, paths, batch_size=32, workers=1))
+    assert [result.label for result in results] == [FRUIT[index % 3] for index in range(7)]
+    images = np.stack([load_image(path, spec=FRUIT_SPEC) for path in paths])
+    np.testing.assert_allclose(fixed.predict(images), dynamic.predict(images), atol=1e-6)  # padding never leaks
+
+
+@pytest.mark.parametrize("spec, message", [
+    (FRUIT_SPEC.replace(image_size=(64, 64)), "input is 48x48x3 but its spec says 64x64x3"),
+    (FRUIT_SPEC.replace(labels=("a", "b", "c", "d")), "output has 3 units but its spec names 4 labels"),
+])
+def test_spec_that_disagrees_with_the_tensors_is_refused_at_load(tmp_path, spec, message):
+    path = build_softmax_onnx(tmp_path / "wrong.onnx", metadata=spec_metadata(spec))
+    with pytest.raises(CatdogError, match=message) as caught:
+        open_engine(path)
+    assert "\n" not in str(caught.value) and str(caught.value).count("wrong.onnx") == 1
+
+
+def test_model_that_cannot_take_an_rgb_image_is_refused_at_load(tmp_path):
+    from onnx import TensorProto
+
+    grey = build_softmax_onnx(tmp_path / "grey.onnx", input_shape=[None, 48, 48, 1])
+    with pytest.raises(CatdogError, match="3 channels"):
+        open_engine(grey)
+    with pytest.raises(CatdogError, match=r"input is 48x48x1 but its spec says 48x48x3"):
+        open_engine(build_softmax_onnx(tmp_path / "grey_spec.onnx", input_shape=[None, 48, 48, 1],
+                                       metadata=spec_metadata(FRUIT_SPEC)))
+    integers = build_softmax_onnx(tmp_path / "int64.onnx", element=TensorProto.INT64)
+    with pytest.raises(CatdogError, match="not an image type"):
+        open_engine(integers)
+    free_size = build_softmax_onnx(tmp_path / "any_size.onnx", input_shape=[None, None, None, 3])
+    with pytest.raises(CatdogError, match="not fixed"):
+        open_engine(free_size)
+
+
+def test_decide_breaks_ties_toward_the_later_label():
+    assert list(decide(np.array([[0.5, 0.5], [0.6, 0.4], [0.2, 0.4, 0.4][:2]]))) == [1, 0, 1]
+    assert list(decide(np.array([[0.2, 0.4, 0.4], [0.4, 0.4, 0.2], [1 / 3] * 3]))) == [2, 1, 2]
+    assert decide(np.array([0.1, 0.9])).tolist() == [1]  # one row
+
+
+def test_prediction_top_k_and_record():
+    prediction = make_prediction(np.array([0.1, 0.45, 0.45]), labels=FRUIT, latency_ms=1.23456, source="x.png")
+    assert prediction.label == "cherry" and prediction.confidence == pytest.approx(0.45)
+    assert prediction.top_k(2) == [("cherry", pytest.approx(0.45)), ("banana", pytest.approx(0.45))]
+    assert [label for label, _ in prediction.top_k(10)] == ["cherry", "banana", "apple"]
+    record = prediction.to_dict(top_k=2)
+    assert list(record["probabilities"]) == list(FRUIT) and record["latency_ms"] == 1.235
+    assert record["top_k"] == [{"label": "cherry", "probability": 0.45}, {"label": "banana", "probability": 0.45}]
+    assert "top_k" not in prediction.to_dict()
+    binary = make_prediction(0.5, labels=("no", "yes"), latency_ms=0.0)  # a sigmoid's P(labels[1])
+    assert binary.label == "yes" and binary.probabilities == {"no": 0.5, "yes": 0.5}
+    with pytest.raises(ValueError, match="2 probabilities for 3 labels"):
+        make_prediction([0.5, 0.5], labels=FRUIT, latency_ms=0.0)
+    assert isinstance(prediction, Prediction)
 
 
 def test_uint8_input_model_gets_raw_pixels(tmp_path):
     path = build_onnx_model(tmp_path / "u8.onnx", metadata=catdog_metadata(input_dtype="uint8"), input_dtype="uint8")
     image = np.zeros((1, 64, 64, 3), np.uint8)
     image[..., 2] = 200
-    assert open_engine(path).predict(image)[0] == pytest.approx(expected_probability(image[0]), abs=1e-5)
+    assert open_engine(path).predict(image)[0, 1] == pytest.approx(expected_probability(image[0]), abs=1e-5)
 
 
 def test_quantize_and_dequantize_round_trip():
@@ -158,7 +290,7 @@ def test_shipped_int8_tflite_runs_on_litert_without_tensorflow():
     batch = np.random.default_rng(1).integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
     together = engine.predict(batch)
     alone = np.array([engine.predict(image[None])[0] for image in batch])
-    assert together.shape == (3,) and ((0 <= together) & (together <= 1)).all()
+    assert together.shape == (3, 2) and ((0 <= together) & (together <= 1)).all()
     np.testing.assert_allclose(together, alone, atol=1e-6)  # batching must not change answers
 
 
@@ -192,7 +324,7 @@ def test_keras_engine_matches_the_keras_model(tmp_path):
     engine = open_engine(tmp_path / "random.keras")
     batch = np.random.default_rng(2).integers(0, 256, size=(2, 64, 64, 3), dtype=np.uint8)
     expected = np.asarray(model(batch.astype(np.float32), training=False)).reshape(-1)
-    np.testing.assert_allclose(engine.predict(batch), expected, atol=1e-6)
+    np.testing.assert_allclose(engine.predict(batch)[:, 1], expected, atol=1e-6)
     assert engine.describe()["engine"] == "tensorflow" and engine.spec == SPEC.replace(labels=("class_0", "class_1"))
 
 
