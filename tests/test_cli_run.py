@@ -203,3 +203,130 @@ def test_a_real_video_file_is_read_through_opencv(model, tmp_path):
     assert result.exit_code == 0, result.output
     records = json_records(result.stdout)
     assert len(records) == 3 and {record["label"] for record in records} == {"dog"}
+
+
+# --- the model's own labels, top-k, safe CSV headers ------------------------------------------------
+
+from test_runtime import FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata, write_colour_images  # noqa: E402
+
+
+@pytest.fixture
+def fruit_model(tmp_path) -> Path:
+    return build_softmax_onnx(tmp_path / "fruit.onnx", metadata=spec_metadata(FRUIT_SPEC))
+
+
+def without_folder(text: str, folder: Path) -> str:
+    """Output with the temporary folder's path removed, so only what catdog wrote is checked."""
+    return text.replace(str(folder), "<tmp>")
+
+
+def test_three_class_model_speaks_only_of_its_labels_in_every_format(fruit_model, tmp_path):
+    images = write_colour_images(tmp_path / "images", count=6)
+    expected = [FRUIT[index % 3] for index in range(6)]
+    text = invoke(tmp_path / "images", "--model", fruit_model)
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert [line.split("  ")[1].split(" ")[0] for line in lines] == expected
+    records = json_records(invoke(tmp_path / "images", "--model", fruit_model, "--format", "json").stdout)
+    assert [record["label"] for record in records] == expected
+    assert all(list(record["probabilities"]) == list(FRUIT) for record in records)
+    assert all(sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for record in records)
+    table = invoke(tmp_path / "images", "--model", fruit_model, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert list(rows[0]) == ["source", "frame", "label", "p_apple", "p_banana", "p_cherry", "latency_ms", "error"]
+    assert [row["label"] for row in rows] == expected and [row["source"] for row in rows] == [str(p) for p in images]
+    everything = without_folder(text.output + "".join(json.dumps(r) for r in records) + table.output, tmp_path)
+    assert "cat" not in everything.lower() and "dog" not in everything.lower()
+
+
+def test_top_k_shows_the_most_probable_labels_in_text_and_json(fruit_model, tmp_path):
+    write_colour_images(tmp_path / "images", count=3)
+    text = invoke(tmp_path / "images" / "img2.png", "--model", fruit_model, "--top-k", "3")
+    assert text.exit_code == 0, text.output
+    pairs = re.findall(r"(apple|banana|cherry) (\d+\.\d)%", text.stdout)
+    assert [label for label, _ in pairs][0] == "cherry" and len(pairs) == 3
+    assert [float(value) for _, value in pairs] == sorted((float(value) for _, value in pairs), reverse=True)
+    records = json_records(invoke(tmp_path / "images", "--model", fruit_model, "--format", "json", "--top-k", "2").stdout)
+    assert all(len(record["top_k"]) == 2 and record["top_k"][0]["label"] == record["label"] for record in records)
+    plain = json_records(invoke(tmp_path / "images", "--model", fruit_model, "--format", "json").stdout)
+    assert all("top_k" not in record for record in plain)
+    too_many = invoke(tmp_path / "images", "--model", fruit_model, "--top-k", "4")
+    assert too_many.exit_code == 2 and "the model's 3 labels" in too_many.output
+
+
+def test_csv_headers_are_made_safe_and_distinct(tmp_path):
+    from catdog.runtime.output import probability_columns
+
+    assert probability_columns(["granny smith", "a-b", "a b", "a_b_2", "é"]) == [
+        "p_granny_smith", "p_a_b", "p_a_b_2", "p_a_b_2_2", "p__"]
+    spec = FRUIT_SPEC.replace(labels=("red apple", "red-apple", "blue,berry"))
+    model = build_softmax_onnx(tmp_path / "odd.onnx", metadata=spec_metadata(spec))
+    write_colour_images(tmp_path / "images", count=3)
+    result = invoke(tmp_path / "images", "--model", model, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "source,frame,label,p_red_apple,p_red_apple_2,p_blue_berry,latency_ms,error"
+    assert [row["label"] for row in csv.DictReader(io.StringIO(result.stdout))] == ["red apple", "red-apple", "blue,berry"]
+
+
+def test_spec_that_disagrees_with_the_model_exits_2_with_one_line(tmp_path):
+    model = build_softmax_onnx(tmp_path / "wrong.onnx", metadata=spec_metadata(FRUIT_SPEC.replace(image_size=(64, 64))))
+    write_colour_images(tmp_path / "images", count=2)
+    result = invoke(tmp_path / "images", "--model", model)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "its spec says 64x64x3" in result.stderr
+
+
+def test_model_without_metadata_warns_once_and_uses_class_names(tmp_path):
+    model = build_softmax_onnx(tmp_path / "bare.onnx", batch=1)
+    write_colour_images(tmp_path / "images", count=7)
+    result = invoke(tmp_path / "images", "--model", model, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split(",")[3:6] == ["p_class_0", "p_class_1", "p_class_2"]
+    assert len(result.stdout.splitlines()) == 8
+    warnings = [line for line in result.stderr.splitlines() if "no catdog metadata" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: ")
+
+
+# --- file names that are not valid UTF-8 ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+@pytest.mark.parametrize("output_format", ["text", "csv", "json"])
+def test_non_utf8_file_names_get_a_record_in_every_format(fruit_model, tmp_path, output_format):
+    import base64
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    write_colour_images(folder, count=2)
+    latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.png")  # Latin-1 "café": not valid UTF-8
+    os.rename(os.fsencode(folder / "img0.png"), latin1)
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # strict: surrogates cannot be encoded
+    result = subprocess.run([sys.executable, "-m", "catdog.runtime.cli", str(folder), "--model", str(fruit_model),
+                             "--format", output_format], capture_output=True, env=environment, timeout=60)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    stdout = result.stdout.decode("utf-8")  # the output itself is valid UTF-8
+    assert "2 inputs" in result.stderr.decode("utf-8", "replace")
+    if output_format == "json":
+        records = json_records(stdout)
+        assert len(records) == 2
+        odd = next(record for record in records if "source_bytes_b64" in record)
+        assert odd["source"].endswith("caf\\xe9.png") and odd["label"] == "apple"
+        assert base64.b64decode(odd["source_bytes_b64"]) == latin1  # reversible, to the byte
+        assert os.fsdecode(base64.b64decode(odd["source_bytes_b64"])) == os.fsdecode(latin1)
+        assert [record for record in records if record is not odd][0]["source"] == str(folder / "img1.png")
+    else:
+        lines = stdout.splitlines()[1:] if output_format == "csv" else stdout.splitlines()
+        assert len(lines) == 2 and any("caf\\xe9.png" in line for line in lines)
+        assert any("img1.png" in line for line in lines)
+
+
+def test_display_names_escape_bad_bytes_and_control_characters():
+    from catdog.runtime.output import display_name, format_text
+    from catdog.runtime.prediction import make_error
+
+    assert display_name(os.fsdecode(b"caf\xe9.png")) == "caf\\xe9.png"
+    assert display_name("two\nlines\x1b.png") == "two\\x0alines\\x1b.png"
+    assert display_name("café.png") == "café.png"
+    line = format_text(make_error("cannot open " + os.fsdecode(b"\xff.png"), source=os.fsdecode(b"\xff.png")))
+    assert line == "\\xff.png  error: cannot open \\xff.png"
