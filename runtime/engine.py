@@ -225,8 +225,9 @@ class LiteRTEngine(Engine):
         # A model exported with a fixed batch dimension gets fixed-size slices from Engine.predict.
         signature = self.input.get("shape_signature")
         self.resizable = signature is None or len(signature) == 0 or int(signature[0]) == -1
-        self._settle_spec(input_shape=signature if signature is not None and len(signature) else self.input["shape"],
-                          output_shape=self.output["shape"], input_dtype=self.input["dtype"])
+        shape = signature if signature is not None and len(signature) else self.input["shape"]
+        self._settle_spec(input_shape=[int(size) for size in shape],
+                          output_shape=[int(size) for size in self.output["shape"]], input_dtype=self.input["dtype"])
         if "precision" not in metadata and np.dtype(self.input["dtype"]).kind in "iu":
             self.precision = "int8"
 

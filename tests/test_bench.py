@@ -202,3 +202,146 @@ def test_keras_baseline_rows_and_speedups(tiny_model, monkeypatch, tmp_path):
     assert tiny["speedup_vs_keras"]["predict"] == pytest.approx(predict_p50 / tiny["latency_ms"]["p50"])
     assert rows["random.keras (compiled)"]["speedup_vs_keras"]["compiled"] == pytest.approx(1.0)
     assert rows["random.keras (predict)"]["format"] == "keras"
+
+
+# --- K classes, and the baseline each file names -------------------------------------------------------
+
+from test_runtime import FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata  # noqa: E402
+
+
+def test_accuracy_and_agreement_decide_over_k_classes():
+    from catdog.bench.accuracy import compute_accuracy, compute_agreement, match_classes
+
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.4, 0.4], [0.5, 0.5, 0.0]])
+    assert compute_accuracy(probabilities, np.array([0, 2, 2, 1])) == 1.0  # ties go to the later label
+    baseline = np.array([[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.9, 0.1, 0.0]])
+    assert compute_agreement(probabilities, baseline) == 0.5
+    assert compute_agreement(probabilities, None) is None
+    assert compute_agreement(probabilities, baseline[:, :2]) is None  # different label sets
+    assert match_classes(["cherry", "apple"], FRUIT).tolist() == [2, 0]  # by name
+    assert match_classes(["cats", "dogs"], ("cat", "dog")).tolist() == [0, 1]  # by position
+    with pytest.raises(Exception, match="2 classes .* 3 labels"):
+        match_classes(["x", "y"], FRUIT)
+
+
+def write_fruit_folder(root: Path, *, per_class: int = 3) -> Path:
+    """One subfolder per fruit, holding images of that fruit's colour (which the fruit model gets right)."""
+    from test_runtime import COLOURS
+
+    for name, colour in zip(FRUIT, COLOURS):
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            Image.new("RGB", (40, 30), colour).save(root / name / f"{index}.png")
+    return root
+
+
+class FakeKeras:
+    """A stand-in for KerasBaseline (no TensorFlow): the same fruit model, through its ONNX engine."""
+
+    def __init__(self, path: Path, engine):
+        self.path, self.engine, self.spec = path, engine, engine.spec
+        self.versions = {"tensorflow": "fake", "keras": "fake"}
+
+    def timing_calls(self, *, batch: int):
+        image = np.zeros((batch, *self.spec.input_shape), np.uint8)
+        call = {"one": lambda: self.engine.predict(image[:1]), "batch": lambda: self.engine.predict(image)}
+        return {"predict": call, "compiled": call}
+
+    def probabilities(self, images, *, batch):
+        return self.engine.predict(images)
+
+
+def test_k_class_bench_finds_its_baseline_from_metadata_and_reports_agreement(tmp_path, monkeypatch):
+    from catdog.bench.keras_baseline import file_sha256
+    from catdog.runtime.engine import open_engine
+
+    source = tmp_path / "runs" / "fruit.keras"
+    source.parent.mkdir()
+    source.write_bytes(b"the Keras model the file came from")
+    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=file_sha256(source))
+    model = build_softmax_onnx(tmp_path / "fruit.onnx", metadata=metadata)
+    loaded = []
+
+    def load(path, *, threads):
+        loaded.append(Path(path))
+        return FakeKeras(Path(path), open_engine(model))
+
+    monkeypatch.setattr(runner, "load_keras_baseline", load)
+    monkeypatch.setattr(runner, "measure_cold_start", lambda kind, path=None, **options: {"peak_rss_bytes": 1})
+    json_path = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, [str(model), "--data", str(write_fruit_folder(tmp_path / "fruit")),
+                                       "--runs", "3", "--warmup", "0", "--batch", "2", "--json", str(json_path)])
+    assert result.exit_code == 0, result.output
+    assert loaded == [source] and "different model" not in result.output
+    rows = {row["model"]: row for row in json.loads(json_path.read_text())}
+    assert rows["fruit.onnx"]["accuracy"] == 1.0 and rows["fruit.onnx"]["agreement"] == 1.0
+    assert rows["fruit.onnx"]["images"] == 9
+
+
+def test_baseline_lookup_order_metadata_then_flag_then_shipped(tmp_path):
+    from catdog.bench.keras_baseline import file_sha256, find_source_model
+    from catdog.runtime.models import keras_baseline_path
+
+    source = tmp_path / "model.keras"
+    source.write_bytes(b"weights")
+    exported = tmp_path / "out" / "model_int8.onnx"
+    exported.parent.mkdir()
+    digest = file_sha256(source)
+    assert find_source_model({"source_model": str(source), "source_sha256": digest}, model_path=exported) == source
+    # A relative path the user gave at export time is also tried beside the exported file.
+    (exported.parent / "model.keras").write_bytes(b"weights")
+    assert find_source_model({"source_model": "elsewhere/model.keras", "source_sha256": digest},
+                             model_path=exported) == exported.parent / "model.keras"
+    assert find_source_model({"source_model": str(source), "source_sha256": "f" * 64}, model_path=exported) is None
+    assert find_source_model({}, model_path=exported) is None
+    # Schema-1 shipped files name their source in export_options.model.
+    shipped = {"export_options": {"model": "shipped:catdog.keras"}}
+    assert find_source_model(shipped, model_path=exported) == keras_baseline_path()
+
+    def contestant(metadata):
+        return runner.Contestant(name="m.onnx", row={"path": str(exported)}, one=None, many=None,
+                                 probabilities=None, spec=FRUIT_SPEC, metadata=metadata)
+
+    notes: list[str] = []
+    wrong = {"source_model": str(tmp_path / "gone.keras"), "source_sha256": digest}
+    path = runner.choose_baseline_path(runner.BenchConfig(), [contestant(wrong)], notes)
+    if keras_baseline_path().is_file():
+        assert path == keras_baseline_path()
+        assert len(notes) == 1 and "different model" in notes[0] and "gone.keras" in notes[0]
+    notes.clear()
+    assert runner.choose_baseline_path(runner.BenchConfig(baseline=source), [contestant(wrong)], notes) == source
+    assert notes == []  # the flag's file is the files' source (same SHA-256)
+    other = tmp_path / "other.keras"
+    other.write_bytes(b"another model")
+    assert runner.choose_baseline_path(runner.BenchConfig(baseline=other), [contestant(wrong)], notes) == other
+    assert len(notes) == 1 and "not the Keras model" in notes[0]
+
+
+def test_shipped_files_find_the_shipped_keras_model():
+    from catdog.bench.keras_baseline import find_source_model
+    from catdog.runtime.metadata import read_metadata
+    from catdog.runtime.models import keras_baseline_path, shipped_model_path
+
+    path = shipped_model_path("catdog_int8.onnx")
+    if not path.is_file() or not keras_baseline_path().is_file():
+        pytest.skip("the shipped models are not in this tree")
+    assert find_source_model(read_metadata(path), model_path=path) == keras_baseline_path()
+
+
+def test_empty_accuracy_columns_point_at_data_and_plot_points_name_model_and_precision(tmp_path, monkeypatch):
+    rows = [{"model": "a.onnx", "format": "onnx", "precision": "int8", "latency_ms": {"p50": 0.2}, "accuracy": None,
+             "agreement": None}]
+    result = runner.BenchResult(rows=rows, machine={"threads": 1, "cpu": "test CPU", "cores": 2, "python": "3",
+                                                    "numpy": "2", "catdog": "0"})
+    assert report.format_table(result).splitlines()[-1].startswith("accuracy and agreement: add --data DIR")
+    assert "--data DIR" in report.render_markdown(result)
+    rows[0]["accuracy"] = 0.9
+    assert "--data DIR" not in report.format_table(result)
+    matplotlib = pytest.importorskip("matplotlib")
+    labels = []
+    original = matplotlib.axes.Axes.annotate
+    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
+                        lambda self, text, *args, **kwargs: labels.append(text) or original(self, text, *args, **kwargs))
+    rows.append({**rows[0], "model": "b.tflite", "precision": "fp32", "latency_ms": {"p50": 1.0}})
+    report.write_plot(result, tmp_path / "plot.png")
+    assert labels == ["a.onnx (int8): 0.2 ms", "b.tflite (fp32): 1 ms"]

@@ -76,3 +76,33 @@ def test_package_exposes_the_api_lazily():
     assert catdog.runtime.Classifier is Classifier
     with pytest.raises(AttributeError):
         catdog.runtime.no_such_name
+
+
+def test_three_class_classifier_returns_its_labels_and_top_k(tmp_path):
+    from test_runtime import COLOURS, FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata
+
+    classifier = Classifier(build_softmax_onnx(tmp_path / "fruit.onnx", metadata=spec_metadata(FRUIT_SPEC)))
+    assert classifier.labels == FRUIT
+    predictions = classifier.predict([Image.new("RGB", (30, 30), colour) for colour in COLOURS])
+    assert [prediction.label for prediction in predictions] == list(FRUIT)
+    for prediction in predictions:
+        assert list(prediction.probabilities) == list(FRUIT)
+        assert prediction.top_k(1) == [(prediction.label, prediction.confidence)]
+        assert len(prediction.top_k(3)) == 3
+
+
+def test_model_without_metadata_warns_through_python_warnings(tmp_path):
+    from test_runtime import build_softmax_onnx
+
+    with pytest.warns(UserWarning, match="no catdog metadata") as caught:
+        classifier = Classifier(build_softmax_onnx(tmp_path / "bare.onnx", size=96, classes=4))
+    assert len(caught) == 1
+    assert classifier.labels == ("class_0", "class_1", "class_2", "class_3")
+    assert classifier.engine.spec.image_size == (96, 96)
+    assert classifier.predict(Image.new("RGB", (200, 100), (0, 0, 255))).label == "class_2"
+
+
+def test_prediction_lives_in_its_own_module():
+    from catdog.runtime import prediction
+
+    assert Prediction is prediction.Prediction

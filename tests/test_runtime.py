@@ -411,3 +411,31 @@ def test_folder_pipeline_classifies_in_order_with_errors_in_place(onnx_model, tm
     labels = [result.label for result in results if result.error is None]
     assert labels == ["cat"] * 5 + ["dog"] * 5
     assert all(result.latency_ms > 0 for result in results)
+
+
+@pytest.mark.tf
+def test_metadata_less_96x96_tflite_with_a_fixed_batch_runs_a_folder(tmp_path):
+    """A foreign TFLite file: 96x96, batch fixed to 1, 3 softmax outputs, no catdog metadata."""
+    import tensorflow as tf
+    from click.testing import CliRunner
+
+    from catdog.runtime.cli import main
+
+    weights = tf.constant(np.eye(3, dtype=np.float32) * SLOPE)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 96, 96, 3], tf.float32)])
+    def classify(image):
+        return tf.nn.softmax(tf.matmul(tf.reduce_mean(image, axis=[1, 2]), weights))
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([classify.get_concrete_function()], classify)
+    path = tmp_path / "foreign.tflite"
+    path.write_bytes(converter.convert())
+    engine = open_engine(path)
+    assert engine.spec.image_size == (96, 96) and engine.labels == ("class_0", "class_1", "class_2")
+    assert engine.fixed_batch == 1 and engine.spec_warning
+    write_colour_images(tmp_path / "images", count=5)
+    result = CliRunner().invoke(main, [str(tmp_path / "images"), "--model", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["label"] for record in records] == [f"class_{index % 3}" for index in range(5)]
+    assert sum("no catdog metadata" in line for line in result.stderr.splitlines()) == 1
