@@ -246,11 +246,11 @@ def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -
     engines = [open_contestant(path, config=config) for path in models]
     notes += [f"Warning: {contestant.spec_warning}" for contestant in engines if contestant.spec_warning]
     baseline = load_baseline(choose_baseline_path(config, engines, notes), config=config, notes=notes)
-    if config.data is not None:
-        check_data_classes(engines, config=config)
     contestants = list(engines)
     if baseline is not None:
         contestants += build_keras_contestants(baseline, config=config)
+    if config.data is not None:
+        check_data_classes(contestants, config=config)
     add_cold_starts(contestants, baseline, config=config, progress=progress)
     machine = describe_machine(threads=config.threads)
     machine["bare_child_rss_bytes"] = measure_cold_start("bare", threads=config.threads,

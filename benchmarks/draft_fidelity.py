@@ -48,8 +48,8 @@ def compare(engine, paths: list[Path]) -> dict:
     draft, draft_ms = decode_all(paths, draft_preprocessing)
     full, full_ms = decode_all(paths, full_preprocessing)
     difference = np.abs(draft.astype(np.int16) - full.astype(np.int16))
-    draft_probability = engine.predict(draft)
-    full_probability = engine.predict(full)
+    draft_probability = engine.predict(draft)[:, 1]  # P(labels[1]) of the binary shipped model
+    full_probability = engine.predict(full)[:, 1]
     probability_difference = np.abs(draft_probability - full_probability)
     agree = int(((draft_probability >= 0.5) == (full_probability >= 0.5)).sum())
     per_image_max = difference.reshape(len(paths), -1).max(axis=1)
