@@ -149,6 +149,9 @@ def import_pyplot() -> Any:
     return pyplot
 
 
+LABEL_HEIGHTS = (8, -12, 20, -24)  # points above or below a plotted point, cycled in latency order
+
+
 def point_label(row: dict[str, Any]) -> str:
     """The text beside a plotted point: model and precision, e.g. 'catdog_int8.tflite (int8)'."""
     return f"{row['model']} ({row['precision']})"
@@ -162,9 +165,11 @@ def write_plot(result: BenchResult, path: Path) -> None:
     for index, row in enumerate(sorted(plotted, key=lambda item: item["latency_ms"]["p50"])):
         x, y = row["latency_ms"]["p50"], row["accuracy"] * 100
         axes.scatter(x, y, s=50)
-        # Neighbours in latency alternate above and below their point, so close labels do not overprint.
-        axes.annotate(f"{point_label(row)}: {x:.3g} ms", (x, y), xytext=(6, 8 if index % 2 == 0 else -12),
-                      textcoords="offset points", fontsize=7)
+        # Neighbours in latency get different heights, so close labels do not overprint; the
+        # slowest point is labelled to its left, so its label does not run off the chart.
+        last = index == len(plotted) - 1 and index > 0
+        axes.annotate(f"{point_label(row)}: {x:.3g} ms", (x, y), xytext=(-6 if last else 6, LABEL_HEIGHTS[index % 4]),
+                      textcoords="offset points", fontsize=7, ha="right" if last else "left")
     axes.set_xscale("log")
     axes.margins(x=0.3, y=0.2)
     axes.set_xlabel(f"p50 latency at batch 1, ms (log scale, {result.machine['threads']} thread(s))")
