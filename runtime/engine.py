@@ -73,9 +73,9 @@ class Engine:
         if self.spec is None:
             self.spec = infer_spec(input_shape=dims, output_shape=output_shape, name=name)
             height, width = self.spec.image_size
-            self.spec_warning = (f"{name} carries no catdog metadata: using its tensors (input {height}x{width}, "
-                                 f"{self.spec.num_classes} labels named {self.spec.labels[0]}.."
-                                 f"{self.spec.labels[-1]}); export it with catdog-export to name its labels")
+            self.spec_warning = (f"{name} carries no catdog metadata: input {height}x{width} and "
+                                 f"{self.spec.num_classes} labels read from its tensors, named "
+                                 f"{self.spec.labels[0]}..{self.spec.labels[-1]}")
         else:
             check_tensors(self.spec, input_shape=dims, output_shape=output_shape, name=name)
         # A file exported with a fixed batch dimension is fed slices of exactly that size.
