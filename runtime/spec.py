@@ -198,8 +198,8 @@ def infer_spec(*, input_shape: Sequence[int | None], output_shape: Sequence[int 
         raise SpecError(f"{name}: expected an NHWC input with 3 channels, got shape {list(input_shape)}")
     if dims[1] is None or dims[2] is None:
         raise SpecError(f"{name}: its input size is not fixed ({_shape_text(dims[1:])}) and no spec names one")
-    units = [None if size is None or int(size) < 0 else int(size) for size in output_shape][-1] if output_shape else 1
-    units = 1 if units is None else units
+    outputs = [None if size is None or int(size) < 0 else int(size) for size in output_shape]
+    units = outputs[-1] if len(outputs) >= 2 and outputs[-1] is not None else 1
     if units == 1:
         return ModelSpec(image_size=(dims[1], dims[2]), labels=default_labels(2), output="sigmoid")
     return ModelSpec(image_size=(dims[1], dims[2]), labels=default_labels(units), output="softmax")
