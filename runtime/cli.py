@@ -13,6 +13,12 @@ import click
 
 from catdog.errors import exit_on_error
 
+# Literal copies of the library defaults, so that `--help` does not import the runtime:
+# catdog.runtime.live_capture.DEFAULT_STREAM_TIMEOUT and catdog.runtime.preprocess.DEFAULT_MAX_PIXELS
+# (tests/test_hardening.py checks they agree).
+DEFAULT_STREAM_TIMEOUT = 30.0
+DEFAULT_MAX_PIXELS = 50_000_000
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sources", nargs=-1)
@@ -30,16 +36,27 @@ from catdog.errors import exit_on_error
               help="Stop each video, URL or camera after this many classified frames.")
 @click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
               help="Classify every Nth frame of videos, URLs and cameras.")
-def main(sources, model, camera, output_format, threads, batch_size, max_frames, every):
+@click.option("--stream-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_STREAM_TIMEOUT,
+              show_default=True, help="Give up on a URL or camera that delivers no frame for this many seconds.")
+@click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
+              help="Refuse (as an error record) images that would decode to more pixels; JPEGs count after "
+                   "reduced-scale decoding. 0: no limit.")
+@click.option("--verbose", is_flag=True, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
+def main(sources, model, camera, output_format, threads, batch_size, max_frames, every, stream_timeout,
+         max_pixels, verbose):
     """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) as cat or dog.
 
     Prints one line per input (or per frame) with label, confidence and capture-to-decision
     milliseconds, then a summary on stderr. Exits 1 if any input failed, 2 on usage errors.
     """
+    from catdog.quiet import configure_logging
+
+    configure_logging(verbose=verbose)
     from catdog.runtime.runner import RunConfig, run
 
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
-                       threads=threads, batch_size=batch_size, max_frames=max_frames, every=every)
+                       threads=threads, batch_size=batch_size, max_frames=max_frames, every=every,
+                       stream_timeout=stream_timeout, max_pixels=max_pixels or None, verbose=verbose)
     with exit_on_error():
         summary = run(config)
     sys.exit(1 if summary.errors else 0)
