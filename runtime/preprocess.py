@@ -51,10 +51,10 @@ RESIZE_FILTERS = {
 }
 
 # 50 megapixels: above every phone or camera sensor's ordinary output (48 MP modes, 8K video
-# frames at 33 MP) and below Pillow's own decompression-bomb warning (89.5 MP). A PNG of that
-# size peaks near 6 bytes a pixel while it decodes and converts, about 300 MB per decode
-# worker, which a 2 GB Raspberry Pi survives with two workers; benchmarks/large_image_memory.py
-# measures it. JPEGs are checked after draft mode has shrunk them, so a 100-MP JPEG passes.
+# frames at 33 MP) and below Pillow's own decompression-bomb warning (89.5 MP). A 49-MP RGB
+# PNG peaks at about 190 MB while it decodes (benchmarks/large_image_memory.py), so even four
+# decode workers stay under 1 GB, which a 2 GB Raspberry Pi survives. JPEGs are checked after
+# draft mode has shrunk them, so a 100-MP JPEG still decodes (in about 7 MB).
 DEFAULT_MAX_PIXELS = 50_000_000
 
 
@@ -146,7 +146,11 @@ def prepare_image(image: Image.Image, *, spec: ModelSpec, owned: bool = True,
         # so the final resize always shrinks; benchmarks/draft_fidelity.py measures the effect.
         image.draft("RGB", (width, height))
     check_pixels(image, max_pixels=max_pixels)
-    # exif_transpose returns a new image (a copy when there is nothing to rotate), never the input.
+    if owned:
+        # Rotating in place spares a full-size copy of an image nobody else holds.
+        ImageOps.exif_transpose(image, in_place=True)
+        return resize_to_array(to_rgb(image), spec=spec)
+    # Otherwise exif_transpose returns a new image (a copy when there is nothing to rotate).
     return resize_to_array(to_rgb(ImageOps.exif_transpose(image)), spec=spec)
 
 
