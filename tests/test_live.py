@@ -435,3 +435,45 @@ def test_the_stream_timeout_bounds_reconnect_backoff():
 def test_udp_and_other_stream_schemes_stay_urls():
     for url in ("udp://1.2.3.4:5000", "srt://cam:9000", "rtmp://host/live", "HTTPS://host/a.mp4"):
         assert resolve_source(url).kind == "url", url
+
+
+# --- the same cases through catdog-run ---------------------------------------------------------
+
+def run_cli(*arguments) -> tuple[int, list[dict], str]:
+    """Run catdog-run with the shipped model; return (exit code, JSON records, stderr)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from catdog.runtime.cli import main
+
+    result = CliRunner().invoke(main, [*map(str, arguments), "--format", "json"])
+    return result.exit_code, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+
+
+def test_catdog_run_reports_a_damaged_frame_and_exits_1(damaged_video):
+    code, records, stderr = run_cli(damaged_video)
+    assert code == 1 and [record["frame"] for record in records] == list(range(30))
+    assert [record["frame"] for record in records if "error" in record] == [DAMAGED_FRAME]
+    assert "30 inputs" in stderr and "1 error" in stderr
+
+
+def test_catdog_run_reads_an_http_video_once_and_exits_0(thirty_frames, tmp_path, http_folder):
+    (tmp_path / "clip.avi").write_bytes(thirty_frames.read_bytes())
+    started = time.perf_counter()
+    code, records, _ = run_cli(f"{http_folder}/clip.avi", "--stream-timeout", "5")
+    assert code == 0 and [record["frame"] for record in records] == list(range(30))
+    assert time.perf_counter() - started < 20
+
+
+def test_catdog_run_gives_up_on_a_stalled_stream_with_a_record():
+    server = StallingMjpegServer(frames=3)
+    try:
+        started = time.perf_counter()
+        code, records, stderr = run_cli(server.url, "--stream-timeout", "1.5")
+        assert time.perf_counter() - started < 1.5 + 3.0
+        assert code == 1 and "stream-timeout 1.5" in records[-1]["error"]
+        assert all(record["source"] == "http://***@" + server.url.split("@")[1] for record in records)
+        assert "hunter2" not in stderr
+    finally:
+        server.close()
