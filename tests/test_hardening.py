@@ -308,3 +308,16 @@ def test_oversized_images_are_error_records_and_the_run_goes_on(tmp_path):
     records = {Path(record["source"]).name: record for record in map(json.loads, result.stdout.splitlines())}
     assert "label" in records["small.png"] and "image too large" in records["large.png"]["error"]
     assert invoke(tmp_path, "--max-pixels", "0").exit_code == 0
+
+
+def test_training_lists_a_class_folder_with_the_same_rules(tmp_path):
+    from catdog.train.data import list_labelled_files
+
+    for name in ("cats", "dogs"):
+        write_photo(tmp_path / name / "one.JPG")
+        write_photo(tmp_path / name / "deep" / "two.jfif")
+        write_photo(tmp_path / name / "._one.JPG")
+        (tmp_path / name / "readme.txt").write_text("x")
+    files = list_labelled_files(tmp_path)
+    runtime = [path for name in ("cats", "dogs") for path in list_images(tmp_path / name).paths]
+    assert list(files.paths) == runtime and len(runtime) == 4
