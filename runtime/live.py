@@ -59,8 +59,10 @@ class FrameBuffer:
         """Offer a frame; waits for room unless newest-only. False once the consumer has closed."""
         with self._condition:
             if self._keep_newest and isinstance(frame, Frame):
-                while len(self._items) >= self._capacity:
-                    self._items.popleft()
+                # Only frames are replaced by newer ones; a FrameError always reaches the consumer.
+                waiting = [item for item in self._items if isinstance(item, Frame)]
+                for item in waiting[:max(0, len(waiting) - self._capacity + 1)]:
+                    self._items.remove(item)
                     self.dropped += 1
             elif not self._keep_newest:
                 while len(self._items) >= self._capacity and not self.closed_event.is_set():

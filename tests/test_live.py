@@ -309,6 +309,11 @@ def test_the_default_iterator_yields_good_frames_and_lists_the_bad_ones(damaged_
     assert all(not isinstance(item, FrameError) for item in iter_frames(damaged_video, every=2, yield_errors=True))
 
 
+def test_newest_only_delivery_drops_frames_but_never_an_error(damaged_video):
+    items = collect(iter_frames(damaged_video, live=True, yield_errors=True), seconds=10)
+    assert [item.index for item in items if isinstance(item, FrameError)] == [DAMAGED_FRAME]
+
+
 def test_a_truncated_video_reports_its_missing_end(thirty_frames, tmp_path):
     data = thirty_frames.read_bytes()
     truncated = tmp_path / "truncated.avi"
