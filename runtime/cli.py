@@ -13,6 +13,12 @@ import click
 
 from catdog.errors import exit_on_error
 
+# Literal copies of the library defaults, so that `--help` does not import the runtime:
+# catdog.runtime.live_capture.DEFAULT_STREAM_TIMEOUT and catdog.runtime.preprocess.DEFAULT_MAX_PIXELS
+# (tests/test_hardening.py checks they agree).
+DEFAULT_STREAM_TIMEOUT = 30.0
+DEFAULT_MAX_PIXELS = 50_000_000
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sources", nargs=-1)
@@ -33,8 +39,14 @@ from catdog.errors import exit_on_error
               help="Stop each video, URL or camera after this many classified frames.")
 @click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
               help="Classify every Nth frame of videos, URLs and cameras.")
+@click.option("--stream-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_STREAM_TIMEOUT,
+              show_default=True, help="Give up on a URL or camera that delivers no frame for this many seconds.")
+@click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
+              help="Refuse (as an error record) images that would decode to more pixels; JPEGs count after "
+                   "reduced-scale decoding. 0: no limit.")
 @click.option("--verbose", is_flag=True, default=False, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
-def main(sources, model, camera, output_format, top_k, threads, batch_size, max_frames, every, verbose):
+def main(sources, model, camera, output_format, top_k, threads, batch_size, max_frames, every, stream_timeout,
+         max_pixels, verbose):
     """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) with the model's labels.
 
     Prints one line per input (or per frame) with the chosen label, its probability and the
@@ -49,7 +61,7 @@ def main(sources, model, camera, output_format, top_k, threads, batch_size, max_
 
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
                        threads=threads, batch_size=batch_size, max_frames=max_frames, every=every,
-                       top_k=top_k, verbose=verbose)
+                       top_k=top_k, stream_timeout=stream_timeout, max_pixels=max_pixels or None, verbose=verbose)
     with exit_on_error():
         summary = run(config)
     sys.exit(1 if summary.errors else 0)

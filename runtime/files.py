@@ -21,8 +21,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Formats Pillow decodes, by file suffix: what counts as a photo for every stage.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+# Formats every supported Pillow (>= 10) decodes, by file suffix: what counts as a photo for
+# every stage. Includes the JPEG spellings browsers and cameras write (.jfif, .jpe, .mpo),
+# animated PNG and the netpbm family; AVIF and HEIC are left out because they need a plugin.
+IMAGE_SUFFIXES = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".apng", ".bmp", ".dib", ".gif", ".webp",
+    ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga",
+})
 
 
 @dataclass(frozen=True)

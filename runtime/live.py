@@ -24,12 +24,13 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.runtime.live_capture import (
-    DEFAULT_BACKOFF, Backoff, Capture, Frame, Source, SourceLike, open_capture, require_opencv,
+    DEFAULT_BACKOFF, DEFAULT_STREAM_TIMEOUT, Backoff, Capture, Frame, FrameError, Source, SourceLike, open_capture,
+    require_opencv,
 )
 from catdog.runtime.preprocess import prepare_array
 from catdog.runtime.spec import ModelSpec
 
-__all__ = ["Backoff", "Capture", "Frame", "FrameStream", "iter_frames", "open_capture", "prepare_frames",
+__all__ = ["Backoff", "Capture", "Frame", "FrameError", "FrameStream", "iter_frames", "open_capture", "prepare_frames",
            "require_opencv"]
 
 # Frames a file reader may decode ahead of the consumer: enough to hide decode jitter,
@@ -54,14 +55,16 @@ class FrameBuffer:
         self.closed_event = threading.Event()
         self.dropped = 0  # frames replaced by a newer one before the consumer took them
 
-    def put(self, frame: Frame) -> bool:
+    def put(self, frame: Frame | FrameError) -> bool:
         """Offer a frame; waits for room unless newest-only. False once the consumer has closed."""
         with self._condition:
-            if self._keep_newest:
-                while len(self._items) >= self._capacity:
-                    self._items.popleft()
+            if self._keep_newest and isinstance(frame, Frame):
+                # Only frames are replaced by newer ones; a FrameError always reaches the consumer.
+                waiting = [item for item in self._items if isinstance(item, Frame)]
+                for item in waiting[:max(0, len(waiting) - self._capacity + 1)]:
+                    self._items.remove(item)
                     self.dropped += 1
-            else:
+            elif not self._keep_newest:
                 while len(self._items) >= self._capacity and not self.closed_event.is_set():
                     self._condition.wait(POLL_SECONDS)
             if self.closed_event.is_set():
@@ -77,7 +80,7 @@ class FrameBuffer:
             self._error = error
             self._condition.notify_all()
 
-    def get(self) -> Optional[Frame]:
+    def get(self) -> Frame | FrameError | None:
         """Wait for the next frame; None at the end. Re-raises the reader thread's error."""
         with self._condition:
             while not self._items and not self._finished:
@@ -99,6 +102,12 @@ class FrameBuffer:
             self._condition.notify_all()
 
 
+def wanted(error: FrameError, every: int) -> bool:
+    """Tell whether an unreadable stretch of frames holds a frame that `every` would have used."""
+    first_used = -(-error.index // every) * every
+    return first_used < error.index + error.frames
+
+
 def read_frames(capture: Capture, buffer: FrameBuffer, *, every: int, limit: Optional[int],
                 frame_interval: float) -> None:
     """Reader thread body: grab, skip, pace, decode and hand over frames until told to stop."""
@@ -111,19 +120,27 @@ def read_frames(capture: Capture, buffer: FrameBuffer, *, every: int, limit: Opt
                 due = started_at + (capture.index + 1) * frame_interval
                 if buffer.closed_event.wait(max(0.0, due - time.perf_counter())):
                     break
-            if not capture.grab():
+            grabbed = capture.grab()
+            # Damaged frames of a file come out in order, before the next good frame.
+            for error in capture.take_errors():
+                if wanted(error, every) and (limit is None or published < limit):
+                    if not buffer.put(error):
+                        return
+                    published += 1
+            if not grabbed:
                 break
             started_at = capture.captured_at if started_at is None else started_at
             if capture.index % every:
                 continue  # skipped frames are grabbed but never converted
             frame = capture.retrieve()
             if frame is None:
-                if capture.source.live:
-                    continue
-                break
+                continue  # a live source's bad frame is dropped; a file's is now in take_errors()
             if not buffer.put(frame):
                 break
             published += 1
+        for error in capture.take_errors():  # a frame whose decode failed last
+            if wanted(error, every) and (limit is None or published < limit) and buffer.put(error):
+                published += 1
         buffer.finish()
     except BaseException as error:  # noqa: BLE001 - handed to the consumer thread, which raises it
         buffer.finish(error)
@@ -134,14 +151,17 @@ def read_frames(capture: Capture, buffer: FrameBuffer, *, every: int, limit: Opt
 class FrameStream:
     """An iterator of Frames fed by a reader thread; close() (or leaving a `with`) stops it."""
 
-    def __init__(self, capture: Capture, *, every: int, max_frames: Optional[int], live: bool):
+    def __init__(self, capture: Capture, *, every: int, max_frames: Optional[int], live: bool,
+                 yield_errors: bool = False):
         self.capture = capture
         self.live = live
         self.max_frames = max_frames
+        self.yield_errors = yield_errors
         self.delivered = 0
+        self.unreadable: list[FrameError] = []  # a file's damaged frames, when they are not yielded
         self._buffer = FrameBuffer(capacity=1 if live else FILE_READ_AHEAD, keep_newest=live)
         frame_interval = 0.0
-        if live and not capture.source.live:
+        if live and not capture.live:
             frame_interval = 1.0 / (capture.fps or FALLBACK_FPS)
         # In live mode the consumer decides which frames count, so the reader never stops early.
         limit = None if live else max_frames
@@ -161,23 +181,27 @@ class FrameStream:
     def __iter__(self) -> "FrameStream":
         return self
 
-    def __next__(self) -> Frame:
-        if self.max_frames is not None and self.delivered >= self.max_frames:
-            self.close()
-            raise StopIteration
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        try:
-            frame = self._buffer.get()
-        except BaseException:
-            self.close()
-            raise
-        if frame is None:
-            self.close()
-            raise StopIteration
-        self.delivered += 1
-        return frame
+    def __next__(self) -> Frame | FrameError:
+        while True:
+            if self.max_frames is not None and self.delivered >= self.max_frames:
+                self.close()
+                raise StopIteration
+            if not self._started:
+                self._started = True
+                self._thread.start()
+            try:
+                frame = self._buffer.get()
+            except BaseException:
+                self.close()
+                raise
+            if frame is None:
+                self.close()
+                raise StopIteration
+            self.delivered += 1
+            if isinstance(frame, FrameError) and not self.yield_errors:
+                self.unreadable.append(frame)
+                continue
+            return frame
 
     def close(self, *, timeout: float = 2.0) -> None:
         """Stop the reader thread and release the device; safe to call more than once."""
@@ -206,22 +230,29 @@ class FrameStream:
 
 def iter_frames(source: SourceLike, *, every: int = 1, max_frames: Optional[int] = None,
                 live: Optional[bool] = None, reconnects: int = 5, backoff: Backoff = DEFAULT_BACKOFF,
-                opener: Optional[Callable[[Source], Any]] = None) -> Iterator[Frame]:
+                opener: Optional[Callable[[Source], Any]] = None, stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
+                yield_errors: bool = False) -> FrameStream:
     """Yield RGB Frames from a camera index, video file or URL.
 
     every: use every Nth frame of the source (frame numbers 0, N, 2N, ...).
-    max_frames: stop after this many frames have been yielded (None: until the source ends).
-    live: newest-only delivery; None means cameras and URLs are live and files are not.
+    max_frames: stop after this many frames (and, with yield_errors, FrameErrors) have been yielded
+        (None: until the source ends).
+    live: newest-only delivery; None means cameras and live URLs are live, and files and URLs
+        of finite media (a frame count or duration is known) are not.
     reconnects: how many times in a row a dropped camera or stream is reopened before giving up.
+    stream_timeout: seconds a live source may deliver no frame before CatdogError.
+    yield_errors: also yield a FrameError, in order, for each unreadable frame of a file;
+        otherwise those are collected in the stream's `unreadable` list.
     The source is opened now, so a bad source raises CatdogError before the first frame.
     """
     if every < 1:
         raise CatdogError(f"every must be 1 or more, got {every}")
     if max_frames is not None and max_frames < 0:
         raise CatdogError(f"max_frames must be 0 or more, got {max_frames}")
-    capture = open_capture(source, reconnects=reconnects, backoff=backoff, opener=opener)
-    return FrameStream(capture, every=every, max_frames=max_frames,
-                       live=capture.source.live if live is None else live)
+    capture = open_capture(source, reconnects=reconnects, backoff=backoff, opener=opener,
+                           stream_timeout=stream_timeout)
+    return FrameStream(capture, every=every, max_frames=max_frames, live=capture.live if live is None else live,
+                       yield_errors=yield_errors)
 
 
 def prepare_frames(frames: Iterable[Frame], *, spec: ModelSpec,

@@ -150,12 +150,13 @@ class PredictionWriter:
 
 @dataclass
 class RunSummary:
-    """What a run did: inputs seen, inputs that failed, and the wall time they took."""
+    """What a run did: inputs seen, inputs that failed, files a folder walk skipped, and the wall time."""
 
     count: int = 0
     errors: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    skipped: int = 0  # files under the given folders that are not images (or hidden, or unreadable)
 
     def add(self, prediction: Prediction) -> None:
         """Count one result."""
@@ -171,4 +172,6 @@ class RunSummary:
         """The one-line summary printed to stderr at the end of a run."""
         text = (f"{self.count} input{'s' if self.count != 1 else ''} in {self.seconds:.2f} s "
                 f"({self.images_per_second:.1f} images/s), {self.errors} error{'s' if self.errors != 1 else ''}")
+        if self.skipped:
+            text += f", {self.skipped} file{'s' if self.skipped != 1 else ''} skipped (--verbose names them)"
         return text + " (interrupted)" if self.interrupted else text

@@ -11,7 +11,9 @@ from typing import Iterator, TextIO
 from catdog.errors import CatdogError
 from catdog.runtime.prediction import Prediction
 from catdog.runtime.output import PredictionWriter, RunSummary
-from catdog.runtime.sources import Input, Stream, expand_sources
+from catdog.runtime.live_capture import DEFAULT_STREAM_TIMEOUT
+from catdog.runtime.preprocess import DEFAULT_MAX_PIXELS
+from catdog.runtime.sources import Input, Stream, find_inputs
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class RunConfig:
     max_frames: int | None = None
     every: int = 1
     top_k: int = 1
+    stream_timeout: float = DEFAULT_STREAM_TIMEOUT
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
     verbose: bool = False
 
 
@@ -37,13 +41,14 @@ def iter_predictions(engine, inputs: list[Input], config: RunConfig) -> Iterator
     index = 0
     while index < len(inputs):
         if isinstance(inputs[index], Stream):
-            yield from classify_stream(engine, inputs[index], every=config.every, max_frames=config.max_frames)
+            yield from classify_stream(engine, inputs[index], every=config.every, max_frames=config.max_frames,
+                                       stream_timeout=config.stream_timeout)
             index += 1
             continue
         end = index
         while end < len(inputs) and not isinstance(inputs[end], Stream):
             end += 1
-        yield from classify_files(engine, inputs[index:end], batch_size=config.batch_size)
+        yield from classify_files(engine, inputs[index:end], batch_size=config.batch_size, max_pixels=config.max_pixels)
         index = end
 
 
@@ -71,7 +76,8 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
     err = err or sys.stderr
     if not config.sources and config.camera is None:
         raise CatdogError("nothing to classify: give image files, folders, globs, videos or URLs, or --camera N")
-    inputs = expand_sources(list(config.sources), camera=config.camera)
+    found = find_inputs(list(config.sources), camera=config.camera)
+    inputs = found.inputs
     engine = open_engine(config.model if config.model is not None else default_model_path(), threads=config.threads)
     if engine.spec_warning:
         print(f"warning: {engine.spec_warning}", file=err, flush=True)
@@ -79,7 +85,10 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         raise CatdogError(f"--top-k {config.top_k} is more than the model's {engine.spec.num_classes} labels "
                           f"({', '.join(engine.labels)}): use --top-k {engine.spec.num_classes} or less")
     writer = PredictionWriter(out, output_format=config.output_format, labels=engine.labels, top_k=config.top_k)
-    summary = RunSummary()
+    summary = RunSummary(skipped=len(found.skipped))
+    if config.verbose:
+        for path, reason in found.skipped:
+            print(f"skipped {path}: {reason}", file=err)
     started = time.perf_counter()
     predictions = iter_predictions(engine, inputs, config)
     only_files = not any(isinstance(item, Stream) for item in inputs)

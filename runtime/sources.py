@@ -1,22 +1,27 @@
 """Turn the command line's SOURCES into inputs: image files (from files, folders and globs) and streams.
 
-Folders are searched recursively for image files; globs are expanded in sorted order; video
-files, http(s)/rtsp URLs and cameras become streams that `catdog.runtime.live` reads frame by frame.
-A path that does not exist stays in the list, so it is reported as one failed input.
+Folders are searched recursively with the one file lister (`catdog.runtime.files.list_images`);
+globs are expanded in sorted order; video files, stream URLs (`catdog.runtime.urls`) and
+cameras become streams that `catdog.runtime.live` reads frame by frame.
+
+Nothing is dropped silently: a path that does not exist stays in the list, so it is reported
+as one failed input; a folder with no images, or a glob that matches nothing, becomes a
+`NothingFound` input that is reported as one error record ("nothing found ..."); every file a
+folder walk passed over is kept in `Found.skipped` with its reason, for the run's summary.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
 from catdog.runtime.files import list_images
+from catdog.runtime.urls import is_stream_url, redact_url  # noqa: F401 - is_stream_url re-exported
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
-STREAM_SCHEMES = ("http://", "https://", "rtsp://", "rtsps://", "rtmp://")
 GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -28,16 +33,33 @@ class Stream:
 
     @property
     def name(self) -> str:
-        """How the stream is named in results: the path or URL, or `camera:N`."""
-        return f"camera:{self.source}" if isinstance(self.source, int) else str(self.source)
+        """How the stream is named in results: the path, the URL without credentials, or `camera:N`."""
+        return f"camera:{self.source}" if isinstance(self.source, int) else redact_url(str(self.source))
 
 
-Input = Union[Path, Stream]
+@dataclass(frozen=True)
+class NothingFound:
+    """A folder with no images or a glob with no matches: reported as one error record, never as success."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __fspath__(self) -> str:
+        return self.source
 
 
-def is_stream_url(text: str) -> bool:
-    """Tell whether a source is a network stream rather than a path."""
-    return text.lower().startswith(STREAM_SCHEMES)
+Input = Union[Path, Stream, NothingFound]
+
+
+@dataclass
+class Found:
+    """What SOURCES expanded to: the inputs in order, and every file a folder walk skipped, with why."""
+
+    inputs: list[Input] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def list_folder(folder: Path) -> list[Path]:
@@ -45,29 +67,55 @@ def list_folder(folder: Path) -> list[Path]:
     return list(list_images(folder).paths)
 
 
-def classify_path(path: Path) -> list[Input]:
-    """Expand one existing or missing path into inputs."""
+def describe_empty_folder(skipped: int) -> str:
+    """Say why a folder gave no inputs."""
+    if not skipped:
+        return "nothing found: the folder holds no files"
+    return (f"nothing found: no image files in this folder ({skipped} other file{'s' if skipped != 1 else ''} "
+            "skipped; --verbose names them)")
+
+
+def add_path(path: Path, found: Found) -> None:
+    """Expand one existing or missing path into `found`."""
     if path.is_dir():
-        return list(list_folder(path))
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return [Stream(str(path))]
-    return [path]
+        listing = list_images(path)
+        found.skipped.extend(listing.skipped)
+        if listing.paths:
+            found.inputs.extend(listing.paths)
+        else:
+            found.inputs.append(NothingFound(str(path), describe_empty_folder(len(listing.skipped))))
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        found.inputs.append(Stream(str(path)))
+    else:
+        found.inputs.append(path)
 
 
-def expand_sources(sources: list[str], *, camera: int | None = None) -> list[Input]:
-    """Expand SOURCES (files, folders, globs, videos, URLs) and `--camera N` into an ordered input list."""
-    inputs: list[Input] = []
+def find_inputs(sources: list[str], *, camera: int | None = None) -> Found:
+    """Expand SOURCES (files, folders, globs, videos, URLs) and `--camera N` into ordered inputs and skips."""
+    found = Found()
     for source in sources:
         if is_stream_url(source):
-            inputs.append(Stream(source))
+            found.inputs.append(Stream(source))
         elif GLOB_CHARACTERS & set(source) and not Path(source).exists():
             matches = sorted(glob.glob(os.path.expanduser(source), recursive=True))
             if not matches:
-                inputs.append(Path(source))  # reported as "no such file", like a missing path
+                found.inputs.append(NothingFound(source, "nothing found: no file matches this pattern"))
             for match in matches:
-                inputs.extend(classify_path(Path(match)))
+                add_path(Path(match), found)
         else:
-            inputs.extend(classify_path(Path(os.path.expanduser(source))))
+            add_path(Path(os.path.expanduser(source)), found)
     if camera is not None:
-        inputs.append(Stream(camera))
-    return inputs
+        found.inputs.append(Stream(camera))
+    return found
+
+
+def expand_sources(sources: list[str], *, camera: int | None = None) -> list[Input]:
+    """Expand SOURCES and `--camera N` into an ordered input list (`find_inputs` also returns the skips)."""
+    return find_inputs(sources, camera=camera).inputs
+
+
+def classify_path(path: Path) -> list[Input]:
+    """Expand one existing or missing path into inputs."""
+    found = Found()
+    add_path(path, found)
+    return found.inputs

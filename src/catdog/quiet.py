@@ -7,7 +7,11 @@ onnxruntime or LiteRT is imported, because the documented switches only work the
   oneDNN notices); see tensorflow/core/platform/default/logging.cc.
 * absl's Python logging, and Python `logging` for tensorflow, keras, tf2onnx and onnx, are
   raised to ERROR.
-* Python warnings from those libraries are ignored.
+* Python warnings from those libraries are ignored (Pillow's included: catdog reports an
+  oversized image as an error record in its own words).
+* `OPENCV_FFMPEG_LOGLEVEL=-8` (AV_LOG_QUIET) and `OPENCV_LOG_LEVEL=ERROR` keep FFmpeg's and
+  OpenCV's native lines (`[mjpeg @ 0x...] error ...`, `[tcp @ ...] Connection refused`) off
+  stderr; OpenCV reads them when its first capture opens (docs: OpenCV "Video I/O" env vars).
 
 With `verbose=True` nothing is changed, so every library line shows.
 """
@@ -19,7 +23,7 @@ import os
 import warnings
 
 LIBRARY_LOGGERS = ("tensorflow", "keras", "absl", "tf2onnx", "onnx", "onnxruntime", "h5py", "matplotlib", "PIL")
-LIBRARY_WARNING_MODULES = r"(tensorflow|keras|tf_keras|tf2onnx|onnx|onnxruntime|absl|h5py|google)(\..*)?"
+LIBRARY_WARNING_MODULES = r"(tensorflow|keras|tf_keras|tf2onnx|onnx|onnxruntime|absl|h5py|google|PIL)(\..*)?"
 
 
 def configure_logging(*, verbose: bool = False) -> None:
@@ -31,6 +35,8 @@ def configure_logging(*, verbose: bool = False) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=LIBRARY_WARNING_MODULES)
