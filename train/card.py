@@ -42,7 +42,7 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"{data['val_images']:,} validation images ({data['method']}).",
         f"- **Training:** {card['epochs_run']} epochs (best {card['best_epoch']}), {card['wall_seconds']} s of "
         f"epochs on {card['machine']}; seed {config['seed']}, global batch {config['batch_size']}, "
-        f"AdamW lr {config['learning_rate']} (warm-up {card["warmup_epochs"]} of {config["epochs"]} planned epochs, then cosine decay), "
+        f"AdamW lr {config['learning_rate']} (warm-up {card['warmup_epochs']} of {config['epochs']} planned epochs, then cosine decay), "
         f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (val loss {card['val_loss_unsmoothed']}) on the "
         "validation split; never selected on any test set.",
