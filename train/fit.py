@@ -151,9 +151,6 @@ def train(config: TrainConfig, *, command: str) -> dict:
     and rerunning with `resume=True` continues from there. Raises CatdogError (one line, exit 2)
     for unusable data, an earlier run in `out` without `resume`/`force`, or bad options.
     """
-    tf = require_tensorflow()
-    import keras
-
     if config.cache not in ("memory", "disk"):
         raise CatdogError(f"--cache must be memory or disk, got {config.cache!r}")
     if config.resume and config.force:
@@ -178,6 +175,10 @@ def train(config: TrainConfig, *, command: str) -> dict:
         raise CatdogError(f"--resume: the checkpoint was trained on {', '.join(old.labels)} at "
                           f"{old.image_size[0]}x{old.image_size[1]}, but this run has {', '.join(labels)} at "
                           f"{spec.image_size[0]}x{spec.image_size[1]}; use --force to start over")
+
+    # TensorFlow is imported only now, so the checks above answer at once, in one line.
+    tf = require_tensorflow()
+    import keras
 
     # MultiWorkerMirroredStrategy should exist before other TensorFlow work, and connecting the
     # workers first means a missing worker shows up before minutes of decoding.
