@@ -132,6 +132,16 @@ def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict
     return train_files, val_files, split
 
 
+def cache_folder(config: TrainConfig, *, write_dir: Path) -> Path | None:
+    """Where `--cache disk` keeps decoded images: --cache-dir, else WRITE_DIR/cache; None in memory.
+
+    Non-chief workers pass their throwaway folder as `write_dir`, so they never write to --out.
+    """
+    if config.cache != "disk":
+        return None
+    return Path(config.cache_dir) if config.cache_dir else Path(write_dir) / "cache"
+
+
 def decode_splits(train_files: LabelledFiles, val_files: LabelledFiles, *, spec: ModelSpec,
                   cache_dir: Path | None):
     """Decode both splits at the spec's size; raise one line when a class lost every training image."""
@@ -202,10 +212,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
             f"{config.batch_size}, per-replica batch {per_replica}")
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    # Non-chief workers keep a default cache in their throwaway folder, not in --out.
-    cache_dir = (config.cache_dir or write_dir / "cache") if config.cache == "disk" else None
     try:
-        (train_x, train_y), (val_x, val_y) = decode_splits(train_files, val_files, spec=spec, cache_dir=cache_dir)
+        (train_x, train_y), (val_x, val_y) = decode_splits(
+            train_files, val_files, spec=spec, cache_dir=cache_folder(config, write_dir=write_dir))
     except BaseException:
         if created and chief:
             shutil.rmtree(write_dir, ignore_errors=True)  # the folder this run made, and nothing else
