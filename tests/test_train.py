@@ -232,10 +232,14 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(weights[0], other))
 
     # --resume continues from the checkpoint instead of starting over.
-    resumed = _train(data, tmp_path / "one", "--resume", "--epochs", "3")
+    resumed = _train(data, tmp_path / "one", "--resume", "--epochs", "4")
     assert resumed.exit_code == 0, resumed.output
-    assert json.loads((tmp_path / "one" / "card.json").read_text())["epochs_run"] == 3
-    assert len((tmp_path / "one" / "history.csv").read_text().strip().splitlines()) == 1 + 3
+    assert json.loads((tmp_path / "one" / "card.json").read_text())["epochs_run"] == 4
+    history = (tmp_path / "one" / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 4
+    # The schedule stretches to the new --epochs: epoch 3 still learns (the old one had decayed to 0).
+    rates = [float(row.split(",")[5]) for row in history[1:]]
+    assert rates[2] > 1e-4, rates
 
 
 @pytest.mark.tf

@@ -234,6 +234,12 @@ def train(config: TrainConfig, *, command: str) -> dict:
     with strategy.scope():
         if state is not None:
             model = keras.models.load_model(checkpoint_dir / "last.keras")
+            # The saved schedule ends at the first run's last epoch; a longer --epochs would train
+            # on a rate of 0, so the schedule is rebuilt for this command's epochs (the same one
+            # when --epochs is unchanged). It reads the optimizer's step count, which resumes too.
+            model.optimizer.learning_rate = learning_rate_schedule(
+                peak=config.learning_rate, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
+                steps_per_epoch=steps_per_epoch)
             say(f"resuming after epoch {state['epoch']} from {checkpoint_dir}")
         else:
             state = fresh_state()
