@@ -94,6 +94,17 @@ def test_an_earlier_run_is_not_replaced_without_resume_or_force(photo_folder, tm
     assert both.exit_code == 2 and "give only one" in both.output
 
 
+def test_resume_with_other_classes_or_size_exits_2(photo_folder, tmp_path):
+    from catdog.runtime.spec import ModelSpec
+
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    old = ModelSpec(image_size=(48, 48), labels=("apple", "banana", "cherry"), output="softmax")
+    (out / "checkpoint" / "state.json").write_text(json.dumps({"epoch": 1, "model_spec": old.to_dict()}))
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(out), "--resume"])
+    assert result.exit_code == 2 and "trained on apple, banana, cherry at 48x48" in result.output
+
+
 def test_val_folder_with_other_classes_exits_2(tmp_path):
     data = write_colour_classes(tmp_path / "train", classes=("apple", "banana"), per_class=2)
     val = write_colour_classes(tmp_path / "val", classes=("apple", "cherry"), per_class=2)
@@ -305,7 +316,7 @@ def _own_labels_everywhere(out: Path, result, labels: tuple[str, ...], *, image_
     assert lines[-2].startswith(f"saved {out / 'model.keras'}: val accuracy ")
     assert lines[-1] == f"next: catdog-export {out / 'model.keras'} --int8"
     # Only catdog's own lines on stderr: no library warnings or logs.
-    own = ("found ", "training images: ", "validation images: ", "saved ", "next: ")
+    own = ("found ", "training images: ", "validation images: ", "training up to ", "saved ", "next: ")
     assert all(line.startswith(own) for line in lines), lines
     return card
 
