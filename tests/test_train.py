@@ -365,3 +365,23 @@ def test_binary_folders_keep_a_sigmoid_unit_and_force_starts_over(tmp_path):
     card = json.loads((out / "card.json").read_text())
     assert card["epochs_run"] == 1 and card["commands"] == [card["command"]] and "--force" in card["command"]
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 1
+
+
+def test_evaluation_decides_labels_as_the_runtime_does():
+    from catdog.train.evaluate import class_probabilities, decide, evaluate
+
+    # Ties go to the later label (INTERFACES item 3), so a sigmoid's 0.5 counts as labels[1], like p >= 0.5.
+    assert decide(class_probabilities(np.array([[0.5], [0.49], [0.9]]))).tolist() == [1, 0, 1]
+    assert decide(np.array([[0.4, 0.4, 0.2], [0.1, 0.2, 0.7], [0.5, 0.25, 0.25]])).tolist() == [1, 2, 0]
+
+    class Fixed:
+        """Stands in for a Keras model: one softmax row per image, read from the image's first pixel."""
+
+        def predict_on_batch(self, batch):
+            rows = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+            return rows[batch[:, 0, 0, 0].astype(int)]
+
+    images = np.zeros((4, 2, 2, 3), np.uint8)
+    images[:, 0, 0, 0] = [0, 1, 2, 2]
+    accuracy, loss = evaluate(Fixed(), images, np.array([0.0, 1.0, 2.0, 0.0]))
+    assert accuracy == 0.75 and loss == pytest.approx(-(3 * np.log(0.8) + np.log(0.1)) / 4)

@@ -29,6 +29,7 @@ from catdog.train.config import TrainConfig
 from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
+from catdog.train.evaluate import evaluate
 from catdog.train.model import build_model
 from catdog.train.report import found_message, next_command, saved_message
 from catdog.train.schedule import learning_rate_schedule, warmup_epochs_for
@@ -82,32 +83,6 @@ def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_class
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay),
                   loss=loss, metrics=[accuracy])
-
-
-def class_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """(N, K) probabilities in label order from a model's (N, 1) sigmoid or (N, K) softmax output."""
-    outputs = np.asarray(outputs, dtype=np.float64)
-    return np.concatenate([1.0 - outputs, outputs], axis=1) if outputs.shape[1] == 1 else outputs
-
-
-def decide(probabilities: np.ndarray) -> np.ndarray:
-    """Label indices: argmax with ties going to the later index, as `p >= 0.5` does for two classes
-    (the same rule as catdog.runtime.prediction.decide, INTERFACES item 3)."""
-    last = probabilities.shape[1] - 1
-    return last - np.argmax(probabilities[:, ::-1], axis=1)
-
-
-def evaluate(model, images, labels) -> tuple[float, float]:
-    """Accuracy and plain (unsmoothed) cross-entropy of `model` on cached arrays.
-
-    `images` is (N, H, W, 3) uint8, `labels` (N,) class indices.
-    """
-    outputs = np.concatenate([model.predict_on_batch(np.asarray(images[start:start + 256], np.float32))
-                              for start in range(0, len(labels), 256)])
-    probabilities = class_probabilities(outputs)
-    truth = np.asarray(labels).astype(int)
-    picked = np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0)
-    return float(np.mean(decide(probabilities) == truth)), float(-np.mean(np.log(picked)))
 
 
 def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict]:
