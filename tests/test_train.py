@@ -253,10 +253,10 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     assert rates[2] > 1e-4, rates
 
 
-@pytest.mark.tf
 def test_resume_without_checkpoint_exits_2(photo_folder, tmp_path):
     result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), "--resume"])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.tf
