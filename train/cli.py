@@ -55,7 +55,8 @@ class ImageSize(click.ParamType):
 @click.option("--val", type=click.Path(path_type=Path), default=None,
               help="A separate validation folder with the same class subfolders, instead of a split.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its checkpoint.")
-@click.option("--force", is_flag=True, help="Start over in an OUT that already holds a run (its files are replaced).")
+@click.option("--force", is_flag=True, help="Start over in an OUT that already holds a run: its checkpoint is dropped at once, its model "
+                   "and card are replaced when the new run ends.")
 @click.option("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Peak AdamW learning rate.")
 @click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, help="AdamW decoupled weight decay.")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=DEFAULTS.warmup_epochs,
