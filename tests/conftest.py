@@ -38,3 +38,23 @@ def write_class_folder(root: Path, *, per_class: int = 8, size: tuple[int, int] 
 def photo_folder(tmp_path: Path) -> Path:
     """A two-class folder of 8 + 8 small JPEGs."""
     return write_class_folder(tmp_path / "photos")
+
+
+# One clearly different colour per class, so a couple of epochs can tell K classes apart.
+CLASS_COLOURS = ((220, 40, 40), (230, 210, 40), (40, 60, 220), (40, 200, 60), (200, 40, 200), (40, 200, 200))
+
+
+def write_colour_classes(root: Path, *, classes: tuple[str, ...], per_class: int = 8,
+                         size: tuple[int, int] = (56, 48), seed: int = 0) -> Path:
+    """Write `root/<class>/` folders of small noisy JPEGs, each class one colour (CLASS_COLOURS,
+    in the order given), for tests of K-class training with the user's own labels."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    for index, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        colour = np.array(CLASS_COLOURS[index % len(CLASS_COLOURS)], dtype=np.int16)
+        for number in range(per_class):
+            pixels = colour + rng.integers(-30, 30, size=(height, width, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{name}_{number}.jpg", quality=92)
+    return root

@@ -120,18 +120,31 @@ def test_an_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
 
 def test_default_cache_folder_is_under_the_writing_folder(tmp_path, capsys):
     """`--cache disk` without `--cache-dir` caches in OUT/cache (a worker's own temp folder)."""
-    from catdog.train.fit import load_splits
+    from catdog.train.fit import cache_folder, decode_splits, list_splits
 
     root = write_folder(tmp_path / "photos", per_class=5)
     config = TrainConfig(data=root, out=tmp_path / "out", cache="disk", val_split=0.2)
-    (train_x, train_y), (val_x, _), split = load_splits(config, write_dir=tmp_path / "out")
-    assert len(train_y) == 8 and len(val_x) == 2 and split["train_images"] == 8
+    assert cache_folder(config, write_dir=tmp_path / "out") == tmp_path / "out" / "cache"
+    assert cache_folder(TrainConfig(data=root), write_dir=tmp_path / "out") is None
+    train_files, val_files, split = list_splits(config)
+    assert split["class_counts"] == {"train": {"cats": 4, "dogs": 4}, "val": {"cats": 1, "dogs": 1}}
+    cache_dir = cache_folder(config, write_dir=tmp_path / "out")
+    (train_x, train_y), (val_x, _) = decode_splits(train_files, val_files, spec=CATDOG_SPEC, cache_dir=cache_dir)
+    assert len(train_y) == 8 and len(val_x) == 2
     assert isinstance(train_x, np.memmap)
     assert len(cache_files(tmp_path / "out" / "cache")) == 4  # images + labels for each split
     capsys.readouterr()
-    load_splits(config, write_dir=tmp_path / "out")
+    decode_splits(train_files, val_files, spec=CATDOG_SPEC, cache_dir=cache_dir)
     assert capsys.readouterr().err.count("reusing disk cache") == 2
 
     explicit = TrainConfig(data=root, out=tmp_path / "out", cache="disk", cache_dir=tmp_path / "shared")
-    load_splits(explicit, write_dir=tmp_path / "elsewhere")
-    assert len(cache_files(tmp_path / "shared")) == 4 and not (tmp_path / "elsewhere").exists()
+    assert cache_folder(explicit, write_dir=tmp_path / "elsewhere") == tmp_path / "shared"
+
+
+def test_another_image_size_gets_its_own_cache(tmp_path):
+    files = data.list_labelled_files(write_folder(tmp_path / "photos", per_class=2))
+    cache_dir = tmp_path / "cache"
+    small, _ = data.decode_images(files, spec=CATDOG_SPEC.replace(image_size=(32, 40)), cache_dir=cache_dir)
+    default, _ = data.decode_images(files, spec=CATDOG_SPEC, cache_dir=cache_dir)
+    assert small.shape == (4, 32, 40, 3) and default.shape == (4, 64, 64, 3)
+    assert len(cache_files(cache_dir)) == 4

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from catdog.train.cli import main
+from catdog.train.cli import ImageSize, main
 from catdog.train.data import list_labelled_files, split_files
-from conftest import CATDOG_SPEC, write_class_folder
+from catdog.train.report import found_message, next_command, saved_message, task_text
+from catdog.train.schedule import warmup_epochs_for
+from conftest import CATDOG_SPEC, write_class_folder, write_colour_classes
 
 
 def test_help_lists_every_option():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("--data", "--out", "--epochs", "--batch-size", "--seed", "--val-split", "--val", "--resume",
-                   "--strategy", "--cache"):
+                   "--strategy", "--cache", "--image-size N|HxW", "--force", "--verbose"):
         assert option in result.output
+    assert "a third of --epochs" in " ".join(result.output.split())
 
 
 def test_files_are_labelled_by_sorted_class_folder(photo_folder):
@@ -46,24 +50,99 @@ def test_split_is_stratified_and_stable_by_file_name(tmp_path):
     assert len(moved) <= 2  # only files pushed out by the larger quota, never new ones mixed in at random
 
 
-@pytest.mark.tf
 @pytest.mark.parametrize("layout, message", [
     ("missing", "data folder not found"),
     ("empty", "no class subfolders"),
-    ("one_class", "exactly two class folders"),
+    ("one_class", "need at least two class folders"),
+    ("empty_class", "class folder without images"),
 ])
-def test_bad_data_folders_exit_2_with_one_line(tmp_path, layout, message):
+def test_bad_data_folders_exit_2_with_one_line_and_leave_no_out_folder(tmp_path, layout, message):
     data = tmp_path / "data"
     if layout != "missing":
         data.mkdir()
     if layout == "one_class":
-        write_class_folder(data, per_class=2)
-        for path in (data / "dogs").iterdir():
+        write_colour_classes(data, classes=("apple",), per_class=2)
+    if layout == "empty_class":
+        write_colour_classes(data, classes=("apple", "banana", "cherry"), per_class=2)
+        for path in (data / "banana").iterdir():
             path.unlink()
     result = CliRunner().invoke(main, ["--data", str(data), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists(), "a failed data check must not leave an --out folder"
+
+
+def test_k_class_folders_are_labelled_in_sorted_order(tmp_path):
+    files = list_labelled_files(write_colour_classes(tmp_path, classes=("cherry", "apple", "banana"), per_class=2))
+    assert files.class_names == ("apple", "banana", "cherry")
+    assert [(path.parent.name, label) for path, label in zip(files.paths, files.labels)][::2] == \
+        [("apple", 0), ("banana", 1), ("cherry", 2)]
+
+
+@pytest.mark.parametrize("existing", ["model.keras", "checkpoint/state.json"])
+def test_an_earlier_run_is_not_replaced_without_resume_or_force(photo_folder, tmp_path, existing):
+    out = tmp_path / "run"
+    (out / existing).parent.mkdir(parents=True, exist_ok=True)
+    (out / existing).write_text("an earlier run")
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "already holds a training run" in result.output and "--force" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert (out / existing).read_text() == "an earlier run"
+    both = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(out), "--resume", "--force"])
+    assert both.exit_code == 2 and "give only one" in both.output
+
+
+def test_resume_with_other_classes_or_size_exits_2(photo_folder, tmp_path):
+    from catdog.runtime.spec import ModelSpec
+
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    old = ModelSpec(image_size=(48, 48), labels=("apple", "banana", "cherry"), output="softmax")
+    (out / "checkpoint" / "state.json").write_text(json.dumps({"epoch": 1, "model_spec": old.to_dict()}))
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(out), "--resume"])
+    assert result.exit_code == 2 and "trained on apple, banana, cherry at 48x48" in result.output
+
+
+def test_val_folder_with_other_classes_exits_2(tmp_path):
+    data = write_colour_classes(tmp_path / "train", classes=("apple", "banana"), per_class=2)
+    val = write_colour_classes(tmp_path / "val", classes=("apple", "cherry"), per_class=2)
+    result = CliRunner().invoke(main, ["--data", str(data), "--val", str(val), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "same class folders" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, size", [("64", (64, 64)), ("48x64", (48, 64)), (" 32X40 ", (32, 40)), ("9", (9, 9))])
+def test_image_size_accepts_n_or_height_by_width(text, size):
+    assert ImageSize().convert(text, None, None) == size
+
+
+@pytest.mark.parametrize("text", ["0", "8", "64x", "x64", "abc", "64x64x3", "-5", "12.5", "64x8"])
+def test_bad_image_size_exits_2(photo_folder, tmp_path, text):
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), "--image-size", text])
+    assert result.exit_code == 2 and "--image-size" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("epochs, requested, used", [(3, 3, 1), (80, 3, 3), (2, 3, 0), (1, 3, 0), (10, 0, 0), (9, 5, 3)])
+def test_warmup_is_capped_at_a_third_of_the_run(epochs, requested, used):
+    assert warmup_epochs_for(epochs=epochs, warmup_epochs=requested) == used
+
+
+def test_messages_speak_of_the_runs_own_classes():
+    counts = {"apple": 7, "banana": 7, "cherry": 7}
+    assert found_message({"cats": 3600, "dogs": 3600}, {"cats": 400, "dogs": 400}) == \
+        "found 8,000 images in 2 classes (cats 4,000, dogs 4,000); training on 7,200, validating on 800"
+    assert found_message(counts, {"apple": 1, "banana": 1, "cherry": 1}).startswith(
+        "found 24 images in 3 classes (apple 8, banana 8, cherry 8); training on 21, validating on 3")
+    assert task_text(("hotdog", "not_hotdog")) == "hotdog vs not_hotdog"
+    assert task_text(("apple", "banana", "cherry")) == "3 classes: apple, banana, cherry"
+    many = task_text(tuple(f"c{index}" for index in range(10)))
+    assert many.endswith("c5 and 4 more")
+    assert saved_message(Path("runs/x/model.keras"), val_accuracy=0.8975, best_epoch=65, epochs_run=80) == \
+        "saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)"
+    assert next_command(Path("my runs/model.keras")) == "next: catdog-export 'my runs/model.keras' --int8"
 
 
 def test_missing_tensorflow_is_one_line_naming_the_extra(photo_folder, tmp_path, monkeypatch):
@@ -94,7 +173,7 @@ def test_output_path_that_is_a_file_exits_2(photo_folder, tmp_path):
 
 @pytest.mark.tf
 def test_model_matches_the_seed_parameter_count():
-    from catdog.train.model import NON_TRAINABLE_COUNT, PARAMETER_COUNT, build_model
+    from catdog.train.model import MIN_IMAGE_SIZE, NON_TRAINABLE_COUNT, PARAMETER_COUNT, build_model
 
     model = build_model(image_size=(64, 64))
     non_trainable = sum(int(np.prod(weight.shape)) for weight in model.non_trainable_weights)
@@ -102,6 +181,25 @@ def test_model_matches_the_seed_parameter_count():
     assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 1)
     # The last block really adds its shortcut: its output is a ReLU of an Add.
     assert type(model.get_layer("stage2_block3_out").input._keras_history.operation).__name__ == "Add"
+    # Fully convolutional: other sizes keep every weight; K > 2 classes widen only the head.
+    assert build_model(image_size=(48, 40)).count_params() == PARAMETER_COUNT
+    three = build_model(image_size=(48, 48), num_classes=3)
+    assert three.output_shape == (None, 3) and three.count_params() == PARAMETER_COUNT + 64 * 2 + 2
+    assert build_model(image_size=(MIN_IMAGE_SIZE, MIN_IMAGE_SIZE)).output_shape == (None, 1)
+    with pytest.raises(ValueError, match="at least 9x9"):
+        build_model(image_size=(MIN_IMAGE_SIZE - 1, 64))
+
+
+@pytest.mark.tf
+def test_short_runs_reach_the_peak_learning_rate():
+    from catdog.train.schedule import learning_rate_schedule
+
+    schedule = learning_rate_schedule(peak=2e-3, epochs=3, warmup_epochs=3, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in range(30)]
+    assert max(rates) == pytest.approx(2e-3) and rates.index(max(rates)) == 10  # peak after one warm-up epoch
+    assert rates[0] == pytest.approx(2e-5) and rates[-1] < 1e-4
+    no_warmup = learning_rate_schedule(peak=2e-3, epochs=2, warmup_epochs=3, steps_per_epoch=10)
+    assert float(no_warmup(0)) == pytest.approx(2e-3)
 
 
 @pytest.mark.tf
@@ -145,16 +243,20 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(weights[0], other))
 
     # --resume continues from the checkpoint instead of starting over.
-    resumed = _train(data, tmp_path / "one", "--resume", "--epochs", "3")
+    resumed = _train(data, tmp_path / "one", "--resume", "--epochs", "4")
     assert resumed.exit_code == 0, resumed.output
-    assert json.loads((tmp_path / "one" / "card.json").read_text())["epochs_run"] == 3
-    assert len((tmp_path / "one" / "history.csv").read_text().strip().splitlines()) == 1 + 3
+    assert json.loads((tmp_path / "one" / "card.json").read_text())["epochs_run"] == 4
+    history = (tmp_path / "one" / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 4
+    # The schedule stretches to the new --epochs: epoch 3 still learns (the old one had decayed to 0).
+    rates = [float(row.split(",")[5]) for row in history[1:]]
+    assert rates[2] > 1e-4, rates
 
 
-@pytest.mark.tf
 def test_resume_without_checkpoint_exits_2(photo_folder, tmp_path):
     result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), "--resume"])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.tf
@@ -182,6 +284,104 @@ def test_ctrl_c_leaves_a_resumable_checkpoint_and_no_model(tmp_path):
         process.kill()
     assert process.returncode == 130
     assert "--resume" in err
+    # Quiet by default: TensorFlow's post-start-up logs and Python warnings stay hidden.
+    assert "UserWarning" not in err and "cuInit" not in err and "NodeDef" not in err, err
     assert not (out / "model.keras").exists()
     state = json.loads((out / "checkpoint" / "state.json").read_text())
     assert state["epoch"] >= 1 and (out / "checkpoint" / "last.keras").exists()
+
+
+CAT_OR_DOG = re.compile(r"\b(cats?|dogs?)\b", re.IGNORECASE)  # the word, not the project name "catdog"
+
+
+def _own_labels_everywhere(out: Path, result, labels: tuple[str, ...], *, image_size: int):
+    """The card, curves and messages of a finished run name its labels, its size and no cats or dogs."""
+    from PIL import Image
+
+    card = json.loads((out / "card.json").read_text())
+    spec = card["model_spec"]
+    assert spec["labels"] == list(labels) and spec["image_size"] == [image_size, image_size]
+    assert spec["output"] == ("sigmoid" if len(labels) == 2 else "softmax")
+    assert spec["pixel_range"] == [0.0, 255.0]
+    assert card["data"]["folder"] and card["data"]["val_fraction"] == 0.25
+    card_md = (out / "card.md").read_text()
+    title = Image.open(out / "curves.png").text["Title"]
+    for label in labels:
+        assert label in card_md and label in title and label in result.output
+    for text in (json.dumps(card), card_md, title, result.output):
+        assert not CAT_OR_DOG.search(text), CAT_OR_DOG.search(text)
+    assert out.name in title
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"found {8 * len(labels)} images in {len(labels)} classes (")
+    assert lines[-2].startswith(f"saved {out / 'model.keras'}: val accuracy ")
+    assert lines[-1] == f"next: catdog-export {out / 'model.keras'} --int8"
+    # Only catdog's own lines on stderr: no library warnings or logs.
+    own = ("found ", "training images: ", "validation images: ", "training up to ", "saved ", "next: ")
+    assert all(line.startswith(own) for line in lines), lines
+    return card
+
+
+@pytest.mark.tf
+def test_three_colour_classes_train_with_their_own_labels(tmp_path):
+    import keras
+
+    labels = ("apple", "banana", "cherry")
+    data = write_colour_classes(tmp_path / "fruit", classes=labels, per_class=8)
+    out = tmp_path / "fruit_run"
+    result = _train(data, out, "--image-size", "48")
+    assert result.exit_code == 0, result.output
+    card = _own_labels_everywhere(out, result, labels, image_size=48)
+    assert "3 classes: apple, banana, cherry" in (out / "card.md").read_text()
+    assert card["loss"] == "categorical cross-entropy" and card["warmup_epochs"] == 0
+    model = keras.models.load_model(out / "model.keras")
+    assert model.input_shape == (None, 48, 48, 3) and model.output_shape == (None, 3)
+    probabilities = model.predict(np.zeros((2, 48, 48, 3), np.float32), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.tf
+def test_binary_folders_keep_a_sigmoid_unit_and_force_starts_over(tmp_path):
+    import warnings
+
+    import keras
+
+    labels = ("hotdog", "not_hotdog")
+    data = write_colour_classes(tmp_path / "food", classes=labels, per_class=8)
+    out = tmp_path / "food_run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # --verbose adds no warnings filter, so a Keras warning about our fit call would show here.
+        result = _train(data, out, "--image-size", "48", "--verbose")
+    assert result.exit_code == 0, result.output
+    assert not [w for w in caught if "shuffle" in str(w.message)], "fit() must not pass shuffle to a tf.data dataset"
+    _own_labels_everywhere(out, result, labels, image_size=48)
+    assert "hotdog (0) vs not_hotdog (1)" in (out / "card.md").read_text()
+    assert keras.models.load_model(out / "model.keras").output_shape == (None, 1)
+
+    again = _train(data, out, "--image-size", "48")
+    assert again.exit_code == 2 and "already holds a training run" in again.output
+    forced = _train(data, out, "--image-size", "48", "--force", "--epochs", "1")
+    assert forced.exit_code == 0, forced.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["epochs_run"] == 1 and card["commands"] == [card["command"]] and "--force" in card["command"]
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 1
+
+
+def test_evaluation_decides_labels_as_the_runtime_does():
+    from catdog.train.evaluate import class_probabilities, decide, evaluate
+
+    # Ties go to the later label (INTERFACES item 3), so a sigmoid's 0.5 counts as labels[1], like p >= 0.5.
+    assert decide(class_probabilities(np.array([[0.5], [0.49], [0.9]]))).tolist() == [1, 0, 1]
+    assert decide(np.array([[0.4, 0.4, 0.2], [0.1, 0.2, 0.7], [0.5, 0.25, 0.25]])).tolist() == [1, 2, 0]
+
+    class Fixed:
+        """Stands in for a Keras model: one softmax row per image, read from the image's first pixel."""
+
+        def predict_on_batch(self, batch):
+            rows = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+            return rows[batch[:, 0, 0, 0].astype(int)]
+
+    images = np.zeros((4, 2, 2, 3), np.uint8)
+    images[:, 0, 0, 0] = [0, 1, 2, 2]
+    accuracy, loss = evaluate(Fixed(), images, np.array([0.0, 1.0, 2.0, 0.0]))
+    assert accuracy == 0.75 and loss == pytest.approx(-(3 * np.log(0.8) + np.log(0.1)) / 4)

@@ -72,9 +72,13 @@ def augment_batch(images, seed, *, augmentation: Augmentation):
     return tf.clip_by_value(images, 0.0, 255.0)
 
 
-def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Augmentation | None):
+def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Augmentation | None,
+                 num_classes: int = 2):
     """A tf.data pipeline over cached arrays: shuffled and augmented when `augmentation` is set.
 
+    `images` is (N, H, W, 3) uint8, `labels` (N,) class indices. Each element is a float32
+    (B, H, W, 3) batch in 0..255 with its targets: (B, 1) class indices for two classes (the
+    sigmoid head's binary targets), else (B, K) one-hot rows for the softmax head.
     Batches are gathered by index from the (possibly memory-mapped) array, so a disk cache is
     never read into memory whole.
     """
@@ -95,7 +99,9 @@ def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Au
         batch_images, batch_labels = tf.numpy_function(gather, [batch_indices], [tf.float32, tf.float32])
         batch_images.set_shape([None, height, width, 3])
         batch_labels.set_shape([None])
-        return batch_images, batch_labels[:, None]
+        if num_classes == 2:
+            return batch_images, batch_labels[:, None]
+        return batch_images, tf.one_hot(tf.cast(batch_labels, tf.int32), num_classes)
 
     dataset = indices.batch(batch_size).map(load)
     if augmentation is not None:

@@ -1,12 +1,28 @@
-"""The training run's record: the model card (Markdown and JSON) and the learning curves."""
+"""The training run's record: the model card (Markdown and JSON) and the learning curves.
+
+Both speak of the run's own labels (`card["model_spec"]["labels"]`, the data's class folder
+names) and its own input size; nothing here knows the shipped model's classes.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from catdog.train.checkpoint import write_text_atomically
+from catdog.train.checkpoint import write_atomically, write_text_atomically
+from catdog.train.report import class_counts_text, task_text
+
+
+def describe_task(spec: dict[str, Any]) -> str:
+    """The card's task sentence for a ModelSpec dict: labels with indices, input and output."""
+    labels = spec["labels"]
+    height, width = spec["image_size"]
+    source = f"from a {height}x{width} RGB photo in raw 0..255 pixels"
+    if spec["output"] == "sigmoid":
+        return f"{labels[0]} (0) vs {labels[1]} (1) {source}; output is P({labels[1]})."
+    return (f"{task_text(labels)} {source}; output is {len(labels)} softmax probabilities "
+            "in that order.")
 
 
 def write_card(folder: Path, *, card: dict[str, Any]) -> None:
@@ -14,17 +30,20 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
     folder = Path(folder)
     write_text_atomically(folder / "card.json", json.dumps(card, indent=2) + "\n")
     data, config = card["data"], card["config"]
+    counts = data.get("class_counts", {})
+    classes = (f"{len(data['classes'])} classes ({class_counts_text(counts['train'])} for training)"
+               if counts else f"classes {data['classes']}")
     lines = [
-        "# catdog MiniResNet model card", "",
+        f"# Model card: {card['run']}", "",
         f"- **Model:** `{card['model']}`, {card['architecture']}, {card['parameters']:,} parameters",
-        "- **Task:** cat (0) vs dog (1) from a 64x64 RGB photo in raw 0..255 pixels; output is P(dog).",
+        f"- **Task:** {describe_task(card['model_spec'])}",
         "- **Command:** " + " then ".join(f"`{command}`" for command in card.get("commands", [card["command"]])),
-        f"- **Data:** `{data['folder']}`, classes {data['classes']}: {data['train_images']} training and "
-        f"{data['val_images']} validation images ({data['method']}).",
+        f"- **Data:** `{data['folder']}`, {classes}: {data['train_images']:,} training and "
+        f"{data['val_images']:,} validation images ({data['method']}).",
         f"- **Training:** {card['epochs_run']} epochs (best {card['best_epoch']}), {card['wall_seconds']} s of "
         f"epochs on {card['machine']}; seed {config['seed']}, global batch {config['batch_size']}, "
-        f"AdamW lr {config['learning_rate']} (warm-up {config['warmup_epochs']} epochs, cosine decay), "
-        f"weight decay {config['weight_decay']}, label smoothing {config['label_smoothing']}.",
+        f"AdamW lr {config['learning_rate']} (warm-up {card['warmup_epochs']} of {config['epochs']} planned epochs, then cosine decay), "
+        f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (val loss {card['val_loss_unsmoothed']}) on the "
         "validation split; never selected on any test set.",
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",
@@ -34,23 +53,37 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
     write_text_atomically(folder / "card.md", "\n".join(lines))
 
 
-def write_curves(path: Path, history: list[dict[str, Any]]) -> None:
-    """Plot accuracy and loss, train vs val, as the seed notebook did."""
+def curves_title(run: str, labels: Sequence[str]) -> str:
+    """`runs/x: apple vs banana` style title naming the run and its labels."""
+    return f"{run}: {task_text(labels)}"
+
+
+def write_curves(path: Path, history: list[dict[str, Any]], *, title: str, best_epoch: int | None) -> None:
+    """Plot accuracy and loss, train vs val, per epoch, marking the best epoch (the weights kept).
+
+    The title is also stored as the PNG's `Title` text chunk, so tools can read which run a
+    chart belongs to.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, key, title in ((left, "accuracy", "Accuracy"), (right, "loss", "Loss")):
-        axis.plot(epochs, [row.get(key) for row in history], label="train")
-        axis.plot(epochs, [row.get(f"val_{key}") for row in history], label="val")
-        axis.set_title(title)
+    for axis, key, label in ((left, "accuracy", "accuracy"), (right, "loss", "loss (label-smoothed cross-entropy)")):
+        axis.plot(epochs, [row.get(key) for row in history], marker=".", label="train")
+        axis.plot(epochs, [row.get(f"val_{key}") for row in history], marker=".", label="val")
+        if best_epoch is not None:
+            axis.axvline(best_epoch, color="tab:green", linestyle="--", linewidth=1,
+                         label=f"best epoch {best_epoch} (weights kept)")
         axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
         axis.legend()
+    figure.suptitle(title)
     figure.tight_layout()
-    temporary = Path(path).with_name(".curves.partial.png")
-    figure.savefig(temporary, dpi=100)
+    write_atomically(Path(path), lambda temporary: figure.savefig(temporary, dpi=100, metadata={"Title": title}))
     plt.close(figure)
-    temporary.replace(path)

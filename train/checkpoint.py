@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: i
                 write_text_atomically(folder / "state.json", json.dumps(state, indent=1))
             if state["wait"] >= patience:
                 print(f"\nEarly stopping: val loss has not improved for {patience} epochs "
-                      f"(best {state['best_val_loss']:.4f} at epoch {state['best_epoch']}).")
+                      f"(best {state['best_val_loss']:.4f} at epoch {state['best_epoch']}).", file=sys.stderr)
                 self.model.stop_training = True
 
     return EpochCheckpoint()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -9,15 +10,42 @@ import click
 from catdog.clikit import RecordedCommand, invoked_command
 from catdog.errors import exit_on_error
 from catdog.train.config import TrainConfig
+from catdog.train.model import MIN_IMAGE_SIZE
 
 DEFAULTS = TrainConfig(data=Path("."))
+VERBOSE_HELP = "Show library logs (TensorFlow, LiteRT, FFmpeg) too."
+
+
+class ImageSize(click.ParamType):
+    """`N` (a square N x N input) or `HxW` (height by width), each side at least MIN_IMAGE_SIZE pixels."""
+
+    name = "N|HxW"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return self.name  # click would upper-case the x
+
+    def convert(self, value, param, ctx) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(value))
+        if not match:
+            self.fail(f"{value!r} is not a size: give N (e.g. 64) or HxW (e.g. 48x64)", param, ctx)
+        height = int(match.group(1))
+        width = int(match.group(2) or height)
+        if min(height, width) < MIN_IMAGE_SIZE:
+            self.fail(f"{value!r} is too small: the MiniResNet needs at least {MIN_IMAGE_SIZE} pixels a side",
+                      param, ctx)
+        return height, width
 
 
 @click.command("catdog-train", cls=RecordedCommand, context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.option("--data", "data", type=click.Path(path_type=Path), required=True,
-              help="Folder with class subfolders (cats/, dogs/), or the seed's folder holding training_set/.")
+              help="Folder with one subfolder of photos per class (two or more); the subfolder names, sorted, "
+                   "are the labels. The seed's folder holding training_set/ works too.")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out,
               help="Output folder for model.keras, history.csv, curves.png and the card.")
+@click.option("--image-size", type=ImageSize(), default=str(DEFAULTS.image_size[0]),
+              help="Model input size in pixels: N for N x N, or HxW.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, help="Maximum number of epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
               help="Global batch size (split over replicas).")
@@ -25,25 +53,32 @@ DEFAULTS = TrainConfig(data=Path("."))
 @click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULTS.val_split,
               help="Fraction of each class held out for validation (ignored with --val).")
 @click.option("--val", type=click.Path(path_type=Path), default=None,
-              help="A separate validation folder with class subfolders, instead of a split.")
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint in OUT/checkpoint.")
+              help="A separate validation folder with the same class subfolders, instead of a split.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUT from its checkpoint.")
+@click.option("--force", is_flag=True, help="Start over in an OUT that already holds a run: its checkpoint is dropped at once, its model "
+                   "and card are replaced when the new run ends.")
 @click.option("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Peak AdamW learning rate.")
 @click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, help="AdamW decoupled weight decay.")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=DEFAULTS.warmup_epochs,
-              help="Linear warm-up epochs before cosine decay.")
+              help="Linear warm-up epochs before cosine decay, capped at a third of --epochs (rounded down) "
+                   "so short runs reach the peak rate.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=DEFAULTS.label_smoothing,
-              help="Binary label smoothing.")
+              help="Label smoothing of the cross-entropy (binary for 2 classes, categorical for more).")
 @click.option("--patience", type=click.IntRange(min=1), default=DEFAULTS.patience,
               help="Stop after this many epochs without a better val loss (best weights are kept).")
 @click.option("--augment/--no-augment", default=DEFAULTS.augment, help="Random flip, zoom, shear, rotation, shift, colour.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=DEFAULTS.strategy,
               help="tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG.")
 @click.option("--cache", type=click.Choice(["memory", "disk"]), default=DEFAULTS.cache,
-              help="Keep decoded 64x64 images in memory, or memory-mapped on disk for large datasets.")
+              help="Keep decoded images (at --image-size) in memory, or memory-mapped on disk for large datasets.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where --cache disk keeps its files  [default: OUT/cache]")
-def main(**options) -> None:
-    """Train the MiniResNet cats-vs-dogs classifier on a folder of photos."""
+@click.option("--verbose", is_flag=True, help=VERBOSE_HELP)
+def main(verbose: bool, **options) -> None:
+    """Train the MiniResNet image classifier on class-named folders of photos."""
+    from catdog.quiet import configure_logging
+
+    configure_logging(verbose=verbose)
     config = TrainConfig(**options)
     command = invoked_command()
     with exit_on_error():

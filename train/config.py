@@ -20,6 +20,7 @@ class TrainConfig:
     val_split: float = 0.1
     val: Optional[Path] = None
     resume: bool = False
+    force: bool = False  # replace an earlier run in `out` instead of refusing
     learning_rate: float = 2e-3
     weight_decay: float = 0.02
     warmup_epochs: int = 3

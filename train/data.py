@@ -45,23 +45,41 @@ def find_class_folders(data_dir: Path) -> Path:
 
 
 def list_labelled_files(data_dir: Path) -> LabelledFiles:
-    """List images under class-named subfolders, classes sorted by name (cats=0, dogs=1)."""
+    """List images under class-named subfolders; the classes are the folder names, sorted.
+
+    Label i is the i-th class name in sorted order (the shipped data's cats=0, dogs=1).
+    Raises CatdogError, one line, when the folder is missing, has no class subfolders, has
+    fewer than two, or has a class folder without images.
+    """
     root = find_class_folders(data_dir)
     classes = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not classes:
-        raise CatdogError(f"no class subfolders in {root}: expected e.g. {root}/cats and {root}/dogs")
-    paths, labels, found = [], [], []
+        raise CatdogError(f"no class subfolders in {root}: put each class's photos in its own subfolder, "
+                          f"e.g. {root}/<class name>/")
+    if len(classes) < 2:
+        raise CatdogError(f"need at least two class folders in {root}, found only {classes[0]}/: "
+                          "add a subfolder of photos for every other class")
+    paths, labels, empty = [], [], []
     for label, name in enumerate(classes):
         files = list(list_images(root / name).paths)
-        if files:
-            found.append(name)
+        if not files:
+            empty.append(name)
         paths.extend(files)
         labels.extend([label] * len(files))
     if not paths:
-        raise CatdogError(f"no images in {root}: put photos in class subfolders such as {root}/cats")
-    if len(classes) != 2 or len(found) != 2:
-        raise CatdogError(f"need exactly two class folders with images in {root}, found {found or classes}")
+        raise CatdogError(f"no images in the class folders of {root} ({', '.join(classes)})")
+    if empty:
+        raise CatdogError(f"class folder{'s' if len(empty) > 1 else ''} without images in {root}: "
+                          f"{', '.join(name + '/' for name in empty)}; add photos or remove the folder")
     return LabelledFiles(tuple(paths), tuple(labels), tuple(classes))
+
+
+def class_counts(files: LabelledFiles) -> dict[str, int]:
+    """How many files each class has, in label order: {class name: count}."""
+    counts = dict.fromkeys(files.class_names, 0)
+    for label in files.labels:
+        counts[files.class_names[label]] += 1
+    return counts
 
 
 def _split_key(path: Path) -> str:
@@ -133,7 +151,7 @@ def _finish_cache(partial: Path, *, keep: np.ndarray, labels: np.ndarray, image_
 
 def decode_images(files: LabelledFiles, *, spec: ModelSpec,
                   cache_dir: Path | None = None, workers: int | None = None,
-                  description: str = "decoding") -> tuple[np.ndarray, np.ndarray]:
+                  description: str = "images") -> tuple[np.ndarray, np.ndarray]:
     """Decode every file once into (N, H, W, 3) uint8 images and (N,) float32 labels.
 
     With `cache_dir`, the arrays live in `.npy` files there, memory-mapped rather than read
@@ -160,7 +178,9 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
     skipped = 0
     from keras.utils import Progbar  # only train/ calls this, and it has Keras
 
-    progress = Progbar(count, unit_name="image", verbose=1 if sys.stderr.isatty() else 2)
+    # Keras's bar has no title of its own, so a line above it says what it counts.
+    print(f"{description}: decoding {count:,} files at {height}x{width}", file=sys.stderr, flush=True)
+    progress = Progbar(count, unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
     try:
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
             # Chunks bound the number of pending decodes, which matters for a million files.

@@ -117,7 +117,8 @@ class ShardView:
         return restored
 
 
-def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, augmentation, workers: int):
+def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, augmentation, workers: int,
+                       num_classes: int = 2):
     """Return (dataset for model.fit, steps per epoch) for a global batch of `batch_size`.
 
     On one machine this is the plain `make_dataset` pipeline: Keras splits each global batch
@@ -132,7 +133,8 @@ def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, 
     replicas = strategy.num_replicas_in_sync
     per_replica = per_replica_batch_size(batch_size, replicas=replicas)
     if workers <= 1:
-        dataset = make_dataset(images, labels, batch_size=batch_size, seed=seed, augmentation=augmentation)
+        dataset = make_dataset(images, labels, batch_size=batch_size, seed=seed, augmentation=augmentation,
+                               num_classes=num_classes)
         return dataset, math.ceil(len(labels) / batch_size)
     labels = np.asarray(labels)
 
@@ -140,7 +142,8 @@ def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, 
         indices = shard_indices(len(labels), workers=context.num_input_pipelines, index=context.input_pipeline_id)
         dataset = make_dataset(ShardView(images, indices), labels[indices],
                                batch_size=context.get_per_replica_batch_size(batch_size),
-                               seed=seed + 1000003 * context.input_pipeline_id, augmentation=augmentation)
+                               seed=seed + 1000003 * context.input_pipeline_id, augmentation=augmentation,
+                               num_classes=num_classes)
         # The shard is already this worker's own: tf.data must not shard it a second time.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

@@ -1,9 +1,13 @@
-"""`train`: the whole training run behind `catdog-train`, from a data folder to a model card."""
+"""`train`: the whole training run behind `catdog-train`, from a data folder to a model card.
+
+The run checks the data before it creates `--out`, refuses to replace an earlier run unless
+told (`--resume` continues it, `--force` starts over), and ends by saying what it saved and
+which command comes next.
+"""
 
 from __future__ import annotations
 
 import atexit
-import json
 import math
 import platform
 import shutil
@@ -12,18 +16,32 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
 from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation
-from catdog.train.card import write_card, write_curves
+from catdog.train.card import curves_title, write_card, write_curves
 from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_callback, write_atomically,
                                      write_history)
 from catdog.train.config import TrainConfig
-from catdog.train.data import decode_images, list_labelled_files, split_files
+from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
+from catdog.train.evaluate import evaluate
 from catdog.train.model import build_model
+from catdog.train.report import found_message, next_command, saved_message
+from catdog.train.schedule import learning_rate_schedule, warmup_epochs_for
+
+# The files of a run in --out; any of them means the folder already holds one.
+RUN_FILES = ("model.keras", "checkpoint/state.json", "checkpoint/last.keras")
+CHECKPOINT_FILES = ("state.json", "last.keras", "best.weights.h5")
+
+
+def say(message: str) -> None:
+    """Print one of catdog's own progress lines (stderr, so stdout stays for Keras's bars)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def check_writable(folder: Path) -> None:
@@ -36,126 +54,190 @@ def check_writable(folder: Path) -> None:
         raise CatdogError(f"cannot write to output folder {folder}: {error.strerror or error}") from None
 
 
-def compile_model(model, config: TrainConfig, *, steps_per_epoch: int) -> None:
-    """AdamW with linear warm-up then cosine decay to zero over the planned epochs."""
+def check_no_earlier_run(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse, in one line, to replace a run already in `out` unless `resume` or `force` says so."""
+    found = [name for name in RUN_FILES if (Path(out) / name).exists()]
+    if found and not (resume or force):
+        raise CatdogError(f"{out} already holds a training run ({found[0]}); add --resume to continue it, "
+                          "--force to start over in it, or choose another --out")
+
+
+def clear_checkpoint(folder: Path) -> None:
+    """Delete an earlier run's checkpoint files (state first, so nothing looks resumable)."""
+    for name in CHECKPOINT_FILES:
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
+def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_classes: int) -> None:
+    """AdamW on the warm-up + cosine schedule; binary cross-entropy for a sigmoid head, categorical
+    cross-entropy for a softmax head, both with `config.label_smoothing`."""
     import keras
 
-    total = max(1, config.epochs * steps_per_epoch)
-    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate / 100, decay_steps=max(1, total - warmup), alpha=0.0,
-        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+    schedule = learning_rate_schedule(peak=config.learning_rate, epochs=config.epochs,
+                                      warmup_epochs=config.warmup_epochs, steps_per_epoch=steps_per_epoch)
+    if num_classes == 2:
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay),
-                  loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
+                  loss=loss, metrics=[accuracy])
 
 
-def evaluate(model, images, labels) -> tuple[float, float]:
-    """Accuracy and plain (unsmoothed) binary cross-entropy of `model` on cached arrays."""
-    import numpy as np
-
-    probabilities = np.concatenate([model.predict_on_batch(np.asarray(images[start:start + 256], np.float32))[:, 0]
-                                    for start in range(0, len(labels), 256)])
-    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
-    return float(np.mean((probabilities >= 0.5) == (labels >= 0.5))), float(loss)
-
-
-def load_splits(config: TrainConfig, *, write_dir: Path):
-    """Return ((train images, labels), (val images, labels), split record) for the config."""
+def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict]:
+    """List and split the files, without decoding them; raise one line for unusable data."""
     files = list_labelled_files(config.data)
     if config.val:
         train_files, val_files = files, list_labelled_files(config.val)
+        if val_files.class_names != files.class_names:
+            raise CatdogError(f"--val {config.val} has classes {', '.join(val_files.class_names)} but --data has "
+                              f"{', '.join(files.class_names)}: both need the same class folders")
         split = {"method": "folder", "val": str(config.val)}
     else:
         train_files, val_files = split_files(files, val_fraction=config.val_split)
         split = {"method": "stratified by class, ordered by sha256 of the file name",
                  "val_fraction": config.val_split}
-    cache_dir = None
-    if config.cache == "disk":
-        # Non-chief workers keep a default cache in their throwaway folder, not in --out.
-        cache_dir = config.cache_dir or Path(write_dir) / "cache"
-    # Decoding needs only the size, resize filter and draft flag; labels come from the folders.
-    decode_spec = ModelSpec(image_size=config.image_size, labels=files.class_names,
-                            output="sigmoid" if len(files.class_names) == 2 else "softmax")
-    train = decode_images(train_files, spec=decode_spec, cache_dir=cache_dir, description="training images")
-    val = decode_images(val_files, spec=decode_spec, cache_dir=cache_dir, description="validation images")
-    split.update(classes=list(files.class_names), train_images=int(len(train[1])), val_images=int(len(val[1])))
-    if len(set(train[1].tolist())) < 2:
-        raise CatdogError("the training split holds only one class: both class folders need images")
-    return train, val, split
+    missing = [name for name, count in class_counts(train_files).items() if count == 0]
+    if missing:
+        raise CatdogError(f"no training images left for {', '.join(missing)} after the validation split: "
+                          "add photos to that class or lower --val-split")
+    split.update(classes=list(files.class_names),
+                 class_counts={"train": class_counts(train_files), "val": class_counts(val_files)})
+    return train_files, val_files, split
+
+
+def cache_folder(config: TrainConfig, *, write_dir: Path) -> Path | None:
+    """Where `--cache disk` keeps decoded images: --cache-dir, else WRITE_DIR/cache; None in memory.
+
+    Non-chief workers pass their throwaway folder as `write_dir`, so they never write to --out.
+    """
+    if config.cache != "disk":
+        return None
+    return Path(config.cache_dir) if config.cache_dir else Path(write_dir) / "cache"
+
+
+def decode_splits(train_files: LabelledFiles, val_files: LabelledFiles, *, spec: ModelSpec,
+                  cache_dir: Path | None):
+    """Decode both splits at the spec's size; raise one line when a class lost every training image."""
+    train = decode_images(train_files, spec=spec, cache_dir=cache_dir, description="training images")
+    val = decode_images(val_files, spec=spec, cache_dir=cache_dir, description="validation images")
+    present = np.bincount(np.asarray(train[1]).astype(int), minlength=spec.num_classes)
+    missing = [label for label, count in zip(spec.labels, present) if count == 0]
+    if missing:
+        raise CatdogError(f"no readable training images for {', '.join(missing)}: every class needs photos")
+    return train, val
 
 
 def train(config: TrainConfig, *, command: str) -> dict:
     """Train the MiniResNet as `config` says; write model.keras, history, curves and card to `config.out`.
 
     Returns the card as a dict. On Ctrl-C the last finished epoch stays in `out/checkpoint`,
-    and rerunning with `resume=True` continues from there.
+    and rerunning with `resume=True` continues from there. Raises CatdogError (one line, exit 2)
+    for unusable data, an earlier run in `out` without `resume`/`force`, or bad options.
     """
+    if config.cache not in ("memory", "disk"):
+        raise CatdogError(f"--cache must be memory or disk, got {config.cache!r}")
+    if config.resume and config.force:
+        raise CatdogError("--resume continues the run in --out and --force starts it over: give only one")
+    if config.resume and config.strategy == "multiworker":
+        raise CatdogError("--resume is not supported with --strategy multiworker; start a fresh run")
+    # Everything that can be checked without writing is checked first, so a mistake never
+    # leaves an empty --out folder behind.
+    train_files, val_files, split = list_splits(config)
+    labels = tuple(split["classes"])
+    spec = ModelSpec(image_size=config.image_size, labels=labels, output="sigmoid" if len(labels) == 2 else "softmax")
+    out = Path(config.out)
+    chief = is_chief()
+    checkpoint_dir = out / "checkpoint"
+    if chief:
+        check_no_earlier_run(out, resume=config.resume, force=config.force)
+    state = load_state(checkpoint_dir) if config.resume else None
+    if config.resume and state is None:
+        raise CatdogError(f"--resume: no checkpoint in {checkpoint_dir}; run once without --resume first")
+    if state is not None and state.get("model_spec", spec.to_dict()) != spec.to_dict():
+        old = ModelSpec.from_dict(state["model_spec"])
+        raise CatdogError(f"--resume: the checkpoint was trained on {', '.join(old.labels)} at "
+                          f"{old.image_size[0]}x{old.image_size[1]}, but this run has {', '.join(labels)} at "
+                          f"{spec.image_size[0]}x{spec.image_size[1]}; use --force to start over")
+
+    # TensorFlow is imported only now, so the checks above answer at once, in one line.
     tf = require_tensorflow()
     import keras
 
-    if config.cache not in ("memory", "disk"):
-        raise CatdogError(f"--cache must be memory or disk, got {config.cache!r}")
-    if config.resume and config.strategy == "multiworker":
-        raise CatdogError("--resume is not supported with --strategy multiworker; start a fresh run")
     # MultiWorkerMirroredStrategy should exist before other TensorFlow work, and connecting the
     # workers first means a missing worker shows up before minutes of decoding.
     strategy = make_strategy(config.strategy)
     replicas, workers = strategy.num_replicas_in_sync, count_workers(config.strategy)
     per_replica = per_replica_batch_size(config.batch_size, replicas=replicas)
-    out = Path(config.out)
-    chief = is_chief()
     # Non-chief workers run the same code but write into a throwaway folder, removed at exit
     # even when training fails or is interrupted.
     write_dir = out if chief else Path(tempfile.mkdtemp(prefix="catdog-worker-"))
     if not chief:
         atexit.register(shutil.rmtree, write_dir, ignore_errors=True)
+    created = not write_dir.exists()
     check_writable(write_dir)
     checkpoint_dir = write_dir / "checkpoint"
-    state = load_state(checkpoint_dir) if config.resume else None
-    if config.resume and state is None:
-        raise CatdogError(f"--resume: no checkpoint in {checkpoint_dir}; run once without --resume first")
+    if config.force:
+        clear_checkpoint(checkpoint_dir)
 
+    say(found_message(split["class_counts"]["train"], split["class_counts"]["val"], val_folder=config.val))
+    if config.strategy != "default":
+        say(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
+            f"{config.batch_size}, per-replica batch {per_replica}")
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    (train_x, train_y), (val_x, val_y), split = load_splits(config, write_dir=write_dir)
-    spec = ModelSpec(image_size=config.image_size, labels=tuple(split["classes"]), output="sigmoid")
+    try:
+        (train_x, train_y), (val_x, val_y) = decode_splits(
+            train_files, val_files, spec=spec, cache_dir=cache_folder(config, write_dir=write_dir))
+    except BaseException:
+        if created and chief:
+            shutil.rmtree(write_dir, ignore_errors=True)  # the folder this run made, and nothing else
+        raise
+    split.update(train_images=int(len(train_y)), val_images=int(len(val_y)))
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
-    print(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
-          f"{config.batch_size}, per-replica batch {per_replica}", file=sys.stderr)
 
     augmentation = Augmentation() if config.augment else None
     train_data, steps_per_epoch = distribute_dataset(
         strategy, train_x, train_y, batch_size=config.batch_size, seed=config.seed,
-        augmentation=augmentation, workers=workers)
+        augmentation=augmentation, workers=workers, num_classes=spec.num_classes)
     # The validation batch only needs to split evenly over the replicas.
     val_batch_size = math.ceil(256 / replicas) * replicas
     val_data, _ = distribute_dataset(strategy, val_x, val_y, batch_size=val_batch_size, seed=config.seed,
-                                     augmentation=None, workers=workers)
+                                     augmentation=None, workers=workers, num_classes=spec.num_classes)
 
     with strategy.scope():
         if state is not None:
             model = keras.models.load_model(checkpoint_dir / "last.keras")
-            print(f"resuming after epoch {state['epoch']} from {checkpoint_dir}", file=sys.stderr)
+            # The saved schedule ends at the first run's last epoch; a longer --epochs would train
+            # on a rate of 0, so the schedule is rebuilt for this command's epochs (the same one
+            # when --epochs is unchanged). It reads the optimizer's step count, which resumes too.
+            model.optimizer.learning_rate = learning_rate_schedule(
+                peak=config.learning_rate, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
+                steps_per_epoch=steps_per_epoch)
+            say(f"resuming after epoch {state['epoch']} from {checkpoint_dir}")
         else:
             state = fresh_state()
-            model = build_model(image_size=config.image_size, seed=config.seed)
-            compile_model(model, config, steps_per_epoch=steps_per_epoch)
+            state["model_spec"] = spec.to_dict()
+            model = build_model(image_size=spec.image_size, num_classes=spec.num_classes, seed=config.seed)
+            compile_model(model, config, steps_per_epoch=steps_per_epoch, num_classes=spec.num_classes)
     fix_keras_distributed_fit(model, strategy, workers=workers)
     # A resumed run records every command that contributed to it, the first one first.
     state.setdefault("commands", []).append(command)
     callback = make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True)
+    say(f"training up to {config.epochs} epochs of {steps_per_epoch:,} steps (batch {config.batch_size}), keeping "
+        f"the best val loss; stopping after {config.patience} epochs without a better one")
     started = time.perf_counter()
     try:
         if state["epoch"] < config.epochs and state["wait"] < config.patience:
+            # shuffle=False: the tf.data pipeline shuffles itself; Keras's flag would only warn.
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                      callbacks=[callback], verbose=1 if sys.stdout.isatty() else 2)
+                      callbacks=[callback], shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
         saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
-        print(f"\nInterrupted; the checkpoint holds epoch {saved}; continue with the same command plus --resume "
-              f"(checkpoint in {checkpoint_dir}).", file=sys.stderr)
+        say(f"\nInterrupted; the checkpoint holds epoch {saved}; continue with the same command plus --resume "
+            f"(checkpoint in {checkpoint_dir}).")
         raise
     if state["best_epoch"] is None:
         raise CatdogError("no epoch finished, so there is no model to write")
@@ -163,17 +245,20 @@ def train(config: TrainConfig, *, command: str) -> dict:
     # The shipped file holds the best epoch's weights in a fresh, uncompiled model: no optimizer
     # state, so it stays about 1 MB.
     model.load_weights(checkpoint_dir / "best.weights.h5")
-    final = build_model(image_size=config.image_size)
+    final = build_model(image_size=spec.image_size, num_classes=spec.num_classes)
     final.set_weights(model.get_weights())
     val_accuracy, val_loss = evaluate(final, val_x, val_y)
     write_atomically(write_dir / "model.keras", final.save)
     write_history(write_dir / "history.csv", state["history"])
-    write_curves(write_dir / "curves.png", state["history"])
+    write_curves(write_dir / "curves.png", state["history"], title=curves_title(out.name or str(out), labels),
+                 best_epoch=state["best_epoch"])
     card = {
-        "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
+        "run": str(out), "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
         "parameters": int(final.count_params()), "command": state["commands"][0], "commands": state["commands"],
         "config": config.to_dict(),
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
+        "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
+        "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
         "val_accuracy": round(float(val_accuracy), 4), "val_loss_unsmoothed": round(float(val_loss), 4),
@@ -187,6 +272,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     wait_for_all_workers(strategy)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
-    print(json.dumps({"val_accuracy": card["val_accuracy"], "best_epoch": card["best_epoch"],
-                      "out": str(out) if chief else None}), file=sys.stderr)
+        return card
+    say(saved_message(out / "model.keras", val_accuracy=val_accuracy, best_epoch=state["best_epoch"],
+                      epochs_run=state["epoch"]))
+    say(next_command(out / "model.keras"))
     return card

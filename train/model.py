@@ -15,12 +15,20 @@ The parameter count is the seed's: 265,665 in all, 1,216 of them (the BN moving 
 non-trainable. The stem keeps the seed's Keras defaults (a `valid` 5x5/2 conv and a 3x3 pool
 with stride 3), so a 64x64 input becomes 30x30, then 10x10 in stage one and 5x5 in stage two:
 12.8 M multiply-adds per image.
+
+The network is fully convolutional up to its global average pool, so any input size keeps
+the same weights; the smallest is 9x9, where the stem's 5x5/2 conv and 3x3/3 pool leave one
+pixel. Two classes keep the seed's single sigmoid unit (P(labels[1])); K > 2 classes get a
+K-unit softmax head, which adds 65 * (K - 1) parameters.
 """
 
 from __future__ import annotations
 
 PARAMETER_COUNT = 265_665
 NON_TRAINABLE_COUNT = 1_216
+# The stem: a valid 5x5 conv with stride 2 (n -> (n - 5) // 2 + 1), then a valid 3x3 pool
+# with stride 3, which needs at least 3 pixels: (n - 5) // 2 + 1 >= 3 holds from n = 9.
+MIN_IMAGE_SIZE = 9
 
 
 def _basic_block(x, *, filters: int, stride: int, name: str):
@@ -41,11 +49,21 @@ def _basic_block(x, *, filters: int, stride: int, name: str):
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def build_model(*, image_size: tuple[int, int], seed: int | None = None):
-    """Return the uncompiled MiniResNet functional model (raw 0..255 RGB in, P(dog) out)."""
+def build_model(*, image_size: tuple[int, int], num_classes: int = 2, seed: int | None = None):
+    """Return the uncompiled MiniResNet functional model.
+
+    Input: (N, height, width, 3) raw RGB pixels in 0..255 (float or integer valued).
+    Output: (N, 1) P(class 1) from a sigmoid unit when `num_classes` is 2, else (N, K)
+    softmax probabilities in class order. Raises ValueError for fewer than 2 classes or an
+    image side below MIN_IMAGE_SIZE.
+    """
     import keras
     from keras import layers
 
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    if min(image_size) < MIN_IMAGE_SIZE:
+        raise ValueError(f"the MiniResNet needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}, got {image_size}")
     if seed is not None:
         keras.utils.set_random_seed(seed)
     height, width = image_size
@@ -60,5 +78,8 @@ def build_model(*, image_size: tuple[int, int], seed: int | None = None):
     for index in range(3):
         x = _basic_block(x, filters=64, stride=2 if index == 0 else 1, name=f"stage2_block{index + 1}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="dog_probability")(x)
+    if num_classes == 2:
+        outputs = layers.Dense(1, activation="sigmoid", name="probability")(x)
+    else:
+        outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mini_resnet")

@@ -1,0 +1,60 @@
+"""What `catdog-train` tells its user: the data it found, the task in the run's own labels,
+what it saved and the command to run next.
+
+Every sentence is built from the run's class names (the data's folder names, sorted), so no
+message or card line names classes the user does not have.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Mapping, Sequence
+
+# Beyond this many classes, lists name the first few and count the rest, so a line stays a line.
+LISTED_CLASSES = 6
+
+
+def task_text(labels: Sequence[str]) -> str:
+    """The classification task in words: `hotdog vs not_hotdog` or `3 classes: apple, banana, cherry`."""
+    if len(labels) == 2:
+        return f"{labels[0]} vs {labels[1]}"
+    return f"{len(labels)} classes: {_listed(labels)}"
+
+
+def class_counts_text(counts: Mapping[str, int]) -> str:
+    """`cats 4,000, dogs 4,000`, naming at most LISTED_CLASSES classes."""
+    items = [f"{name} {count:,}" for name, count in counts.items()]
+    return _listed(items)
+
+
+def _listed(items: Sequence[str]) -> str:
+    if len(items) <= LISTED_CLASSES:
+        return ", ".join(items)
+    return ", ".join(items[:LISTED_CLASSES]) + f" and {len(items) - LISTED_CLASSES:,} more"
+
+
+def found_message(train_counts: Mapping[str, int], val_counts: Mapping[str, int], *,
+                  val_folder: Path | None = None) -> str:
+    """The first line of a run: what was found and how it is split.
+
+    `train_counts` and `val_counts` map each class name to its number of images. Without
+    `val_folder` both come from one split folder, so the found total is their sum.
+    """
+    train_total, val_total = sum(train_counts.values()), sum(val_counts.values())
+    if val_folder is None:
+        counts = {name: train_counts[name] + val_counts.get(name, 0) for name in train_counts}
+        return (f"found {train_total + val_total:,} images in {len(counts)} classes ({class_counts_text(counts)}); "
+                f"training on {train_total:,}, validating on {val_total:,}")
+    return (f"found {train_total:,} images in {len(train_counts)} classes ({class_counts_text(train_counts)}); "
+            f"training on all {train_total:,}, validating on {val_total:,} from {val_folder}")
+
+
+def saved_message(model_path: Path, *, val_accuracy: float, best_epoch: int, epochs_run: int) -> str:
+    """`saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)`."""
+    return f"saved {model_path}: val accuracy {val_accuracy:.2%} (best epoch {best_epoch} of {epochs_run})"
+
+
+def next_command(model_path: Path) -> str:
+    """The command that turns the saved model into quantized edge files."""
+    return f"next: {shlex.join(['catdog-export', str(model_path), '--int8'])}"
