@@ -368,10 +368,13 @@ def test_binary_folders_keep_a_sigmoid_unit_and_force_starts_over(tmp_path):
 
 
 def test_evaluation_decides_labels_as_the_runtime_does():
-    from catdog.train.evaluate import class_probabilities, decide, evaluate
+    from catdog.runtime.engine import as_class_probabilities
+    from catdog.runtime.prediction import decide
+    from catdog.train.evaluate import evaluate
 
-    # Ties go to the later label (INTERFACES item 3), so a sigmoid's 0.5 counts as labels[1], like p >= 0.5.
-    assert decide(class_probabilities(np.array([[0.5], [0.49], [0.9]]))).tolist() == [1, 0, 1]
+    # Ties go to the later label, so a sigmoid's 0.5 counts as labels[1], like p >= 0.5.
+    sigmoid = as_class_probabilities(np.array([[0.5], [0.49], [0.9]]), num_classes=2)
+    assert decide(sigmoid).tolist() == [1, 0, 1]
     assert decide(np.array([[0.4, 0.4, 0.2], [0.1, 0.2, 0.7], [0.5, 0.25, 0.25]])).tolist() == [1, 2, 0]
 
     class Fixed:
