@@ -30,7 +30,11 @@ from catdog.errors import exit_on_error
               help="Stop each video, URL or camera after this many classified frames.")
 @click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
               help="Classify every Nth frame of videos, URLs and cameras.")
-def main(sources, model, camera, output_format, threads, batch_size, max_frames, every):
+@click.option("--save", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write each input with its label and confidence drawn on it to this folder: images as "
+                   "images, each video or camera run as an MP4 (needs catdog[camera]). Never replaces a file: "
+                   "a taken name gets _2, _3, ...")
+def main(sources, model, camera, output_format, threads, batch_size, max_frames, every, save):
     """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) as cat or dog.
 
     Prints one line per input (or per frame) with label, confidence and capture-to-decision
@@ -39,7 +43,8 @@ def main(sources, model, camera, output_format, threads, batch_size, max_frames,
     from catdog.runtime.runner import RunConfig, run
 
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
-                       threads=threads, batch_size=batch_size, max_frames=max_frames, every=every)
+                       threads=threads, batch_size=batch_size, max_frames=max_frames, every=every,
+                       save=save)
     with exit_on_error():
         summary = run(config)
     sys.exit(1 if summary.errors else 0)

@@ -86,17 +86,20 @@ def classify_files(engine, paths: Iterable[Path], *, batch_size: int = 32,
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def classify_stream(engine, stream: Stream, *, every: int = 1, max_frames: int | None = None) -> Iterator[Prediction]:
+def classify_stream(engine, stream: Stream, *, every: int = 1, max_frames: int | None = None,
+                    tap=None) -> Iterator[Prediction]:
     """Yield one Prediction per frame read from a video, URL or camera; latency is capture-to-decision.
 
     A camera that cannot be opened is a usage error (CatdogError, exit 2). A video file or URL
     that fails becomes one error record, so the other inputs are still classified.
+    `tap`, if given, wraps the frame iterator (`--save` keeps each frame to draw on it).
     """
     from catdog.runtime.live import iter_frames
 
     frames = None
     try:
         frames = iter_frames(stream.source, every=every, max_frames=max_frames)
+        frames = tap(frames) if tap is not None else frames
         for frame in frames:
             pixels = prepare_array(frame.image, spec=engine.spec)
             probability = engine.predict(pixels[None])[0]
