@@ -79,7 +79,9 @@ def test_verbose_undoes_what_the_quiet_call_set(monkeypatch):
 
 def test_run_prints_only_its_summary_on_stderr():
     """LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" must not reach the terminal."""
-    result = subprocess.run([sys.executable, "-m", "catdog.runtime.cli", str(ROOT / "samples" / "cat_or_dog_1.jpg")],
+    script = Path(sys.executable).with_name("catdog-run")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "catdog.runtime.cli"]
+    result = subprocess.run([*command, str(ROOT / "samples" / "cat_or_dog_1.jpg")],
                             capture_output=True, text=True, env=clean_environment(), timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(result.stderr.splitlines()) == 1 and "1 input" in result.stderr, result.stderr
