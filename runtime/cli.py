@@ -44,9 +44,13 @@ DEFAULT_MAX_PIXELS = 50_000_000
 @click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse (as an error record) images that would decode to more pixels; JPEGs count after "
                    "reduced-scale decoding. 0: no limit.")
+@click.option("--save", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write each input with its label and confidence drawn on it to this folder: images as "
+                   "images, each video or camera run as an MP4 (needs catdog[camera]). Never replaces a file: "
+                   "a taken name gets _2, _3, ...")
 @click.option("--verbose", is_flag=True, default=False, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(sources, model, camera, output_format, top_k, threads, batch_size, max_frames, every, stream_timeout,
-         max_pixels, verbose):
+         max_pixels, save, verbose):
     """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) with the model's labels.
 
     Prints one line per input (or per frame) with the chosen label, its probability and the
@@ -61,7 +65,7 @@ def main(sources, model, camera, output_format, top_k, threads, batch_size, max_
 
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
                        threads=threads, batch_size=batch_size, max_frames=max_frames, every=every,
-                       top_k=top_k, stream_timeout=stream_timeout, max_pixels=max_pixels or None, verbose=verbose)
+                       top_k=top_k, stream_timeout=stream_timeout, max_pixels=max_pixels or None, save=save, verbose=verbose)
     with exit_on_error():
         summary = run(config)
     sys.exit(1 if summary.errors else 0)

@@ -108,14 +108,15 @@ def classify_files(engine, paths: Iterable[Path], *, batch_size: int = 32,
 
 
 def classify_stream(engine, stream: Stream, *, every: int = 1, max_frames: int | None = None,
-                    stream_timeout: float = DEFAULT_STREAM_TIMEOUT) -> Iterator[Prediction]:
+                    stream_timeout: float = DEFAULT_STREAM_TIMEOUT, tap=None) -> Iterator[Prediction]:
     """Yield one Prediction per frame read from a video, URL or camera; latency is capture-to-decision.
 
     A camera that cannot be opened is a usage error (CatdogError, exit 2). A video file or URL
     that fails becomes one error record, so the other inputs are still classified; so does
     each unreadable frame of a file (and one record for frames missing at its end).
     A live source that delivers no frame for `stream_timeout` seconds ends with an error record.
-    Error texts never show a URL's password.
+    Error texts never show a URL's password. `tap`, if given, wraps the frame iterator
+    (`--save` keeps each frame to draw on it).
     """
     from catdog.runtime.live import FrameError, iter_frames
 
@@ -123,6 +124,7 @@ def classify_stream(engine, stream: Stream, *, every: int = 1, max_frames: int |
     try:
         frames = iter_frames(stream.source, every=every, max_frames=max_frames, stream_timeout=stream_timeout,
                              yield_errors=True)
+        frames = tap(frames) if tap is not None else frames
         for frame in frames:
             if isinstance(frame, FrameError):
                 yield make_error(CatdogError(frame.message), source=stream.name, frame=frame.index)

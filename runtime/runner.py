@@ -32,17 +32,19 @@ class RunConfig:
     stream_timeout: float = DEFAULT_STREAM_TIMEOUT
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     verbose: bool = False
+    save: Path | None = None
 
 
-def iter_predictions(engine, inputs: list[Input], config: RunConfig) -> Iterator[Prediction]:
+def iter_predictions(engine, inputs: list[Input], config: RunConfig, *, saver=None) -> Iterator[Prediction]:
     """Classify inputs in order: consecutive files share decode pool and batches, streams go frame by frame."""
     from catdog.runtime.pipeline import classify_files, classify_stream
 
     index = 0
     while index < len(inputs):
         if isinstance(inputs[index], Stream):
+            tap = saver.tap(inputs[index].name) if saver is not None else None  # --save records the frames
             yield from classify_stream(engine, inputs[index], every=config.every, max_frames=config.max_frames,
-                                       stream_timeout=config.stream_timeout)
+                                       stream_timeout=config.stream_timeout, tap=tap)
             index += 1
             continue
         end = index
@@ -89,8 +91,13 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
     if config.verbose:
         for path, reason in found.skipped:
             print(f"skipped {path}: {reason}", file=err)
+    saver = None
+    if config.save is not None:
+        from catdog.runtime.annotate import AnnotationSaver  # Pillow's drawing modules only when asked
+
+        saver = AnnotationSaver(config.save, every=config.every)
     started = time.perf_counter()
-    predictions = iter_predictions(engine, inputs, config)
+    predictions = iter_predictions(engine, inputs, config, saver=saver)
     only_files = not any(isinstance(item, Stream) for item in inputs)
     if only_files and len(inputs) > 200 and err.isatty() and not out.isatty():
         predictions = show_progress(predictions, total=len(inputs), stream=err)
@@ -98,12 +105,17 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         for prediction in predictions:
             writer.write(prediction)
             summary.add(prediction)
+            if saver is not None:
+                saver.add(prediction)
     except KeyboardInterrupt:
         # Ctrl-C still gets the summary, after every finished result has been written.
         summary.interrupted = True
         summary.seconds = time.perf_counter() - started
         print(summary.describe(), file=err, flush=True)
         raise
+    finally:
+        for line in saver.close() if saver is not None else ():
+            print(line, file=err, flush=True)
     summary.seconds = time.perf_counter() - started
     print(summary.describe(), file=err, flush=True)
     return summary
