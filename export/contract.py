@@ -67,7 +67,7 @@ def settle_image_size(source: Source, *, requested: tuple[int, int] | None) -> t
                               f"{height}x{width}: drop --image-size (it is only for models without a fixed size)")
         return height, width
     if requested is None:
-        raise CatdogError(f"{source.path.name} does not fix its input size ({height}x{width}): pass --image-size N or HxW")
+        raise CatdogError(f"{source.path.name} does not fix its input size ({height or '?'}x{width or '?'}): pass --image-size N or HxW")
     return requested
 
 
@@ -110,6 +110,18 @@ def settle_contract(source: Source, *, image_size: tuple[int, int], labels: str 
     origins = {}
     count = 2 if source.units == 1 else source.units
 
+    if pixel_range:
+        if pixel_range.replace(" ", "") not in PIXEL_RANGES:
+            raise CatdogError(f"--pixel-range must be one of {', '.join(PIXEL_RANGES)}, got {pixel_range!r}")
+        source_range, origins["pixel_range"] = PIXEL_RANGES[pixel_range.replace(" ", "")], "--pixel-range"
+    elif card is not None:
+        source_range, origins["pixel_range"] = card.pixel_range, "the training card"
+    elif (layer := leading_scaling_layer(source.model)) is not None:
+        source_range, origins["pixel_range"] = (0.0, 255.0), f"the model's leading {layer}"
+    else:
+        raise CatdogError(f"{source.path.name} has no leading Rescaling or Normalization layer, so its pixel range "
+                          f"is unknown: {PIXEL_RANGE_ADVICE}")
+
     if labels:
         names = tuple(label.strip() for label in labels.split(","))
         origins["labels"] = "--labels"
@@ -122,18 +134,6 @@ def settle_contract(source: Source, *, image_size: tuple[int, int], labels: str 
     if len(names) != count:
         raise CatdogError(f"{len(names)} labels ({', '.join(names)}) for a model with {count} classes "
                           f"(its output has {source.units} unit{'s' * (source.units != 1)}): pass --labels with {count} names")
-
-    if pixel_range:
-        if pixel_range.replace(" ", "") not in PIXEL_RANGES:
-            raise CatdogError(f"--pixel-range must be one of {', '.join(PIXEL_RANGES)}, got {pixel_range!r}")
-        source_range, origins["pixel_range"] = PIXEL_RANGES[pixel_range.replace(" ", "")], "--pixel-range"
-    elif card is not None:
-        source_range, origins["pixel_range"] = card.pixel_range, "the training card"
-    elif (layer := leading_scaling_layer(source.model)) is not None:
-        source_range, origins["pixel_range"] = (0.0, 255.0), f"the model's leading {layer}"
-    else:
-        raise CatdogError(f"{source.path.name} has no leading Rescaling or Normalization layer, so its pixel range "
-                          f"is unknown: {PIXEL_RANGE_ADVICE}")
 
     if output:
         kind, origins["output"] = ("logits" if output == "logits" else None), "--output"

@@ -36,7 +36,9 @@ def format_summary(export: Export) -> str:
     if export.results and export.results[0].verification.keras_accuracy is not None:
         lines += ["", f"Source model accuracy on the same images: {export.results[0].verification.keras_accuracy:.2%}"]
     if written and len(written) == len(export.results):
-        first = written[0].path
+        # The int8 TFLite is what an edge device runs; else whichever file came first.
+        first = next((result.path for result in written if (result.model_format, result.precision) == ("tflite", "int8")),
+                     written[0].path)
         lines += ["", "next:", f"  catdog-run --model {first} IMAGE_OR_FOLDER",
                   f"  catdog-bench {first} --data LABELLED_FOLDER"]
     return "\n".join(lines)
