@@ -51,7 +51,7 @@ def main(verbose: bool, **options) -> None:
     from catdog.errors import exit_on_error
     from catdog.export import quiet
 
-    quiet.REPLAY_ON_FAILURE["enabled"] = verbose
+    quiet.SHOW_NATIVE_OUTPUT["enabled"] = verbose
     config = ExportConfig(**options)
     with exit_on_error():
         from catdog.export.pipeline import ConversionError, export_model

@@ -144,7 +144,7 @@ def settle_contract(source: Source, *, image_size: tuple[int, int], labels: str 
     else:
         values = probe(source_range) if probe is not None else None
         kind = _probed_kind(values, units=source.units)
-        origins["output"] = "the outputs on the calibration images (pass --output if wrong)"
+        origins["output"] = "its values on the calibration images; --output overrides"
     if kind is None or kind == "probabilities":
         kind = "sigmoid" if source.units == 1 else "softmax"
     if kind == "sigmoid" and source.units != 1:
