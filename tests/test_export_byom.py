@@ -4,8 +4,8 @@
   MiniResNet exactly as the notebook writes it (ConvNormReluBlock Sequentials, projection
   shortcut and crop, the `return out3` bug), with the one correction that makes its shapes agree
   at 64x64 (crop ((1,1),(1,1))), fitted one short epoch on 0..1 pixels and saved as a SavedModel
-  folder; exported int8 + fp32 with --pixel-range 0,1 --labels cat,dog --calib, then run by
-  catdog's runtime against tf_keras on the same resized pixels / 255.
+  folder; exported int8 + fp32 with --pixel-range 0,1 --labels cat,dog --calib, then `catdog-run`
+  (JSON) must give tf_keras's probabilities on the same resized pixels / 255.
 * A Sequential tf_keras .h5 with a leading Rescaling layer; a functional .keras with no
   Rescaling and a 3-logit head (refused without --pixel-range); a 96x96 5-class softmax .keras.
 
@@ -14,6 +14,7 @@ Models are tiny and every export runs once, so the module stays within a CI budg
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from PIL import Image
 
 from catdog.export.cli import main
 from catdog.export.verify import file_probabilities
+from catdog.runtime.cli import main as run_main
 from catdog.runtime.metadata import read_metadata
 from catdog.runtime.preprocess import load_image
 from catdog.runtime.spec import ModelSpec
@@ -150,17 +152,25 @@ def test_seed_notebook_savedmodel_exports_and_runs_like_tf_keras(seed_export):
     assert "the model expects 0..1 (from --pixel-range)" in result.output
     names = sorted(path.name for path in out.iterdir())
     assert names == ["seed_model_fp32.onnx", "seed_model_fp32.tflite", "seed_model_int8.onnx", "seed_model_int8.tflite"]
-    # Photos of another size, resized by the runtime exactly as catdog-run does.
-    photos = write_images(seed_export["root"] / "photos", colour_images(12, seed=2, size=(80, 72))[0], suffix=".jpg")
+    # Photos of another size (PNG: every decoder gives the same pixels), resized by catdog-run itself.
+    photos = write_images(seed_export["root"] / "photos", colour_images(12, seed=2, size=(80, 72))[0])
     spec = ModelSpec(image_size=(64, 64), labels=("cat", "dog"))
-    pixels = np.stack([load_image(path, spec=spec) for path in sorted(photos.iterdir())])
-    expected = seed_export["model"].predict(pixels / 255.0, verbose=0).reshape(-1)
+    paths = sorted(photos.iterdir())
+    resized = np.stack([load_image(path, spec=spec) for path in paths])
+    expected = dict(zip((str(path) for path in paths), seed_export["model"].predict(resized / 255.0, verbose=0).reshape(-1)))
     for name in names:
         metadata = read_metadata(out / name)
         assert metadata["source_pixel_range"] == [0.0, 1.0] and metadata["source_format"] == "savedmodel"
-        probabilities = file_probabilities(out / name, pixels)
+        ran = CliRunner().invoke(run_main, ["--model", str(out / name), "--format", "json", str(photos)])
+        assert ran.exit_code == 0, ran.output
+        records = [json.loads(line) for line in ran.output.splitlines() if line.startswith("{")]
+        assert sorted(record["source"] for record in records) == sorted(expected)
         tolerance = 0.03 if "int8" in name else 1e-4
-        assert np.max(np.abs(probabilities[:, 1] - expected)) <= tolerance, name
+        for record in records:
+            assert set(record["probabilities"]) == {"cat", "dog"}
+            assert abs(record["probabilities"]["dog"] - expected[record["source"]]) <= tolerance, (name, record)
+        # The same file through the runtime's engine sums to 1 (one output step for int8).
+        probabilities = file_probabilities(out / name, resized)
         assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6 if "fp32" in name else 1 / 128)
 
 
