@@ -88,11 +88,13 @@ def probability_function(call, *, input_shape: tuple[int, int, int], head: Head,
     return probabilities
 
 
-def scale_pixels(images: np.ndarray, *, head: Head) -> np.ndarray:
-    """Raw (N, H, W, 3) pixels as float32 in the source model's pixel range (NumPy)."""
+def scale_pixels(images: np.ndarray, *, pixel_range: tuple[float, float]) -> np.ndarray:
+    """Raw (N, H, W, 3) pixels as float32 mapped linearly onto `pixel_range` (NumPy)."""
     pixels = np.asarray(images, dtype=np.float32)
-    scaling = head.scaling()
-    return pixels if scaling is None else pixels * np.float32(scaling[0]) + np.float32(scaling[1])
+    low, high = (float(value) for value in pixel_range)
+    if (low, high) == (0.0, 255.0):
+        return pixels
+    return pixels * np.float32((high - low) / 255.0) + np.float32(low)
 
 
 def reference_probabilities(outputs: np.ndarray, *, head: Head) -> np.ndarray:

@@ -105,9 +105,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
                                                               shipped=shipped, required=needs_int8)
     contract = settle_contract(
         source, image_size=image_size, labels=config.labels, pixel_range=config.pixel_range, output=config.output,
-        probe=None if calibration_images is None else (lambda pixel_range: source.predict(heads.scale_pixels(
-            calibration_images, head=heads.Head("softmax" if source.units > 1 else "sigmoid", pixel_range,
-                                                source.units)))),
+        probe=None if calibration_images is None else (
+            lambda pixel_range: source.predict(heads.scale_pixels(calibration_images, pixel_range=pixel_range))),
         log=log)
     spec, head = contract.spec, contract.head
     validation = calibration.load_validation_set(config.val, model_path=model_path, spec=spec, shipped=shipped)
@@ -120,7 +119,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
         check_images, check_labels = calibration.load_calibration_images(None, spec=pixels_spec), None
         checked_on = "the shipped sample photos as unlabelled inputs (numerical agreement only; pass --val DIR)"
     log(f"checking against the source model on {checked_on}")
-    reference = heads.reference_probabilities(source.predict(heads.scale_pixels(check_images, head=head)), head=head)
+    reference = heads.reference_probabilities(
+        source.predict(heads.scale_pixels(check_images, pixel_range=head.source_pixel_range)), head=head)
 
     model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
     options = {**config.to_dict(), "model": model_name,

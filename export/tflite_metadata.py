@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from catdog.runtime.metadata import LABEL_FILE_NAME, STANDARD_METADATA_NAME
+from catdog.runtime.metadata import LABEL_FILE_NAME
 from catdog.runtime.spec import ModelSpec
 
 METADATA_FILE_IDENTIFIER = b"M001"
