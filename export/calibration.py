@@ -68,6 +68,16 @@ def card_calibration_paths(model_path: Path) -> tuple[list[Path], str] | None:
     return paths, f"training split of {folder}, {len(paths)} images"
 
 
+def card_spec(model_path: Path) -> ModelSpec | None:
+    """The ModelSpec in the training card beside the model, or None (also for an invalid one: the contract says why)."""
+    from catdog.runtime.spec import SpecError, read_card_spec
+
+    try:
+        return read_card_spec(model_path)
+    except SpecError:
+        return None
+
+
 def read_card(model_path: Path) -> dict:
     """Return the training card beside the model, or {} if there is none or it is unreadable."""
     card_path = Path(model_path).with_name("card.json")

@@ -151,7 +151,9 @@ def settle_contract(source: Source, *, image_size: tuple[int, int], labels: str 
         kind = "softmax"
     head = Head(source_output=kind, source_pixel_range=tuple(float(value) for value in source_range),
                 units=source.units)
-    spec = ModelSpec(image_size=image_size, labels=names, output="softmax", pixel_range=(0.0, 255.0))
+    # The card's resize method and JPEG draft flag carry over; exported files take raw pixels and give K probabilities.
+    base = card or ModelSpec(image_size=image_size, labels=names, output="softmax")
+    spec = base.replace(image_size=image_size, labels=names, output="softmax", pixel_range=(0.0, 255.0))
     return Contract(spec, head, origins)
 
 

@@ -99,7 +99,10 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     source = load_source(model_path)
     image_size = settle_image_size(source, requested=parse_image_size(config.image_size))
 
-    pixels_spec = ModelSpec(image_size=image_size, labels=default_labels(2))  # only size and resize matter here
+    # How photos become pixels (size, resize method, JPEG draft) before the labels are settled.
+    pixels_spec = ModelSpec(image_size=image_size, labels=default_labels(2))
+    if (card := calibration.card_spec(model_path)) is not None:
+        pixels_spec = pixels_spec.replace(resize=card.resize, jpeg_draft=card.jpeg_draft)
     needs_int8 = any(precision == "int8" for _, precision in jobs)
     calibration_images, calibration_source = load_calibration(config, model_path=model_path, spec=pixels_spec,
                                                               shipped=shipped, required=needs_int8)
