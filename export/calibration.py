@@ -1,13 +1,15 @@
 """The images export needs: calibration images for int8, and labelled validation images for checks.
 
-Defaults work on a fresh install: calibration comes from the training-split samples shipped
-in the package, and validation from the model's own validation split when its `card.json`
-names a data folder that exists here, else from the shipped validation samples.
+* calibration: `--calib DIR` (any images), else the training split of the data folder a
+  catdog training card names (when it exists here), else, for the shipped model only, the
+  training-split samples shipped in the package. A user's own model gets no cat photos.
+* validation: `--val DIR` (class folders, sorted names = label order), else the card's
+  validation split, else, for the shipped model only, the shipped validation samples; else
+  None, and int8 files are checked by agreement on the calibration images instead.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -24,19 +26,23 @@ from catdog.runtime.spec import ModelSpec
 
 @dataclass(frozen=True)
 class ValidationSet:
-    """Decoded (N, H, W, 3) uint8 images, their (N,) 0/1 labels, and where they came from."""
+    """Decoded (N, H, W, 3) uint8 images, their (N,) int label indices, and where they came from."""
 
     images: np.ndarray
     labels: np.ndarray
     source: str
 
 
-def load_calibration_images(folder: Path | None, *, spec: ModelSpec) -> np.ndarray:
-    """Decode every image under `folder` (any depth) into (N, H, W, 3) uint8; unreadable files are skipped."""
-    folder = Path(folder) if folder is not None else CALIBRATION_DIR
-    if not folder.is_dir():
-        raise CatdogError(f"calibration folder not found: {folder}")
-    paths = list_images(folder).paths
+CALIBRATION_LIMIT = 500  # images taken from a card's training split: plenty for MinMax ranges
+
+
+def load_calibration_images(folder: Path | None, *, spec: ModelSpec, paths: list[Path] | None = None) -> np.ndarray:
+    """Decode every image under `folder` (any depth), or `paths`, into (N, H, W, 3) uint8; unreadable files are skipped."""
+    if paths is None:
+        folder = Path(folder) if folder is not None else CALIBRATION_DIR
+        if not folder.is_dir():
+            raise CatdogError(f"calibration folder not found: {folder}")
+        paths = list_images(folder).paths
     images = []
     for path in paths:
         try:
@@ -48,6 +54,30 @@ def load_calibration_images(folder: Path | None, *, spec: ModelSpec) -> np.ndarr
     return np.stack(images)
 
 
+def card_calibration_paths(model_path: Path) -> tuple[list[Path], str] | None:
+    """Up to CALIBRATION_LIMIT training-split files of the card's data folder, and a description, or None."""
+    from catdog.train.data import list_labelled_files, split_files
+
+    found = card_data_folder(model_path)
+    if found is None:
+        return None
+    folder, fraction = found
+    train, _ = split_files(list_labelled_files(folder), val_fraction=fraction)
+    step = max(1, len(train.paths) // CALIBRATION_LIMIT)
+    paths = list(train.paths[::step][:CALIBRATION_LIMIT])
+    return paths, f"training split of {folder}, {len(paths)} images"
+
+
+def card_spec(model_path: Path) -> ModelSpec | None:
+    """The ModelSpec in the training card beside the model, or None (also for an invalid one: the contract says why)."""
+    from catdog.runtime.spec import SpecError, read_card_spec
+
+    try:
+        return read_card_spec(model_path)
+    except SpecError:
+        return None
+
+
 def read_card(model_path: Path) -> dict:
     """Return the training card beside the model, or {} if there is none or it is unreadable."""
     card_path = Path(model_path).with_name("card.json")
@@ -55,13 +85,6 @@ def read_card(model_path: Path) -> dict:
         return json.loads(card_path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def model_spec_from_card(model_path: Path) -> ModelSpec | None:
-    """The ModelSpec the model was trained with, from the card beside it, or None without one."""
-    from catdog.runtime.spec import read_card_spec
-
-    return read_card_spec(model_path)
 
 
 def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
@@ -82,10 +105,13 @@ def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
     return None
 
 
-def load_validation_set(val_dir: Path | None, *, model_path: Path,
-                        spec: ModelSpec) -> ValidationSet:
-    """Decode the validation images: `--val`, else the card's split, else the shipped samples."""
-    from catdog.train.data import decode_images, list_labelled_files, split_files
+def load_validation_set(val_dir: Path | None, *, model_path: Path, spec: ModelSpec,
+                        shipped: bool) -> ValidationSet | None:
+    """Decode labelled validation images: `--val`, else the card's split, else (shipped model) the samples; else None.
+
+    Class folders are read in sorted order, which is label order; their count must be K.
+    """
+    from catdog.train.data import list_labelled_files, split_files
 
     if val_dir is not None:
         files = list_labelled_files(Path(val_dir))
@@ -94,12 +120,23 @@ def load_validation_set(val_dir: Path | None, *, model_path: Path,
         folder, fraction = found
         _, files = split_files(list_labelled_files(folder), val_fraction=fraction)
         source = f"validation split ({fraction:g}) of {folder}"
-    else:
+    elif shipped:
         files = list_labelled_files(VALIDATION_DIR)
         source = "shipped validation samples"
-    # Keras's progress bar writes to stdout, which belongs to the summary table.
-    with contextlib.redirect_stdout(sys.stderr):
-        images, labels = decode_images(files, spec=spec, description="validation images")
-    if len(images) == 0:
+    else:
+        return None
+    if len(files.class_names) != spec.num_classes:
+        raise CatdogError(f"{source} has {len(files.class_names)} class folders ({', '.join(files.class_names)}) but the model "
+                          f"has {spec.num_classes} labels ({', '.join(spec.labels)}): pass --val with one folder per label")
+    # Decoded here rather than with training's cached decoder: a few hundred images need no
+    # cache, and its unlabelled Keras progress bar has no place in export's output.
+    images, labels = [], []
+    for path, label in zip(files.paths, files.labels):
+        try:
+            images.append(load_image(path, spec=spec))
+            labels.append(int(label))
+        except Exception as error:  # noqa: BLE001 - one bad photo must not stop verification
+            print(f"warning: skipped validation image {path}: {type(error).__name__}: {error}", file=sys.stderr)
+    if not images:
         raise CatdogError(f"no readable validation images in {source}")
-    return ValidationSet(np.asarray(images), np.asarray(labels, dtype=np.float32), f"{source}, {len(images)} images")
+    return ValidationSet(np.stack(images), np.asarray(labels, dtype=int), f"{source}, {len(images)} images")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import click
 
-from catdog.errors import exit_on_error
 from catdog.export.config import FORMATS, ExportConfig
+from catdog.quiet import configure_logging
 
 DEFAULTS = ExportConfig()
 
@@ -20,34 +20,57 @@ DEFAULTS = ExportConfig()
 @click.option("--dynamic", is_flag=True, help="Dynamic-range int8 weights (TFLite only).")
 @click.option("--fp32", is_flag=True, help="float32 (the default when no precision flag is given).")
 @click.option("--format", "format", type=click.Choice(FORMATS), default=DEFAULTS.format, help="Which formats to write.")
+@click.option("--pixel-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default=None,
+              help="Pixel values the model was trained on: 0,1 for pixels/255 (ImageDataGenerator(rescale=1./255)), "
+                   "-1,1 for x/127.5-1, 0,255 for raw  [default: the card, or a leading Rescaling/Normalization layer]")
+@click.option("--labels", default=None, help="Comma-separated label names in output order  "
+                                             "[default: the training card, else class_0,class_1,...]")
+@click.option("--output", type=click.Choice(["logits", "probabilities"]), default=None,
+              help="What the model's output holds  [default: read from its last layer, else from its values]")
+@click.option("--image-size", default=None, help="N or HxW, only for models whose input size is undefined.")
 @click.option("--calib", type=click.Path(path_type=Path), default=None,
-              help="Folder of calibration photos for int8  [default: the training-split samples shipped in the package]")
+              help="Folder of calibration images for int8 (any layout)  [default: the card's training split; "
+                   "the shipped model: the samples shipped in the package]")
 @click.option("--val", type=click.Path(path_type=Path), default=None,
-              help="Validation folder with class subfolders (cats/, dogs/)  [default: the model card's validation "
-                   "split if its data folder exists, else the shipped samples]")
+              help="Validation folder with one subfolder per label, sorted names in label order  [default: the card's "
+                   "validation split; the shipped model: the shipped samples; else agreement on --calib images]")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out, help="Output folder.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=DEFAULTS.max_drop,
-              help="Largest accuracy drop vs Keras, in percentage points, an int8 or dynamic model may show.")
-def main(**options) -> None:
-    """Export MODEL.keras (default: the shipped model) to verified, self-describing TFLite and ONNX files.
+              help="Largest accuracy drop vs the source model, in percentage points, an int8 or dynamic file may show.")
+@click.option("--force", is_flag=True, help="Replace files in --out exported from a different source model.")
+@click.option("--verbose", is_flag=True, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
+def main(verbose: bool, **options) -> None:
+    """Export MODEL to verified, self-describing TFLite and ONNX files (default: the shipped model).
 
-    Every file is run in its own runtime on validation images and only written if it agrees
-    with Keras; a summary table is printed at the end. Exit 1 if any file failed verification.
+    MODEL is a .keras file, an .h5 file saved by tf.keras 2.x, or a SavedModel folder. Every file
+    takes raw 0..255 RGB pixels and outputs one probability per label. Each is run in catdog's
+    runtime and compared with the source model before any file is written; a summary follows.
+    Exit 1 if a file failed verification or a converter failed (then no file is written).
     """
+    configure_logging(verbose=verbose)
+    from catdog.errors import exit_on_error
+    from catdog.export import quiet
+
+    quiet.SHOW_NATIVE_OUTPUT["enabled"] = verbose
     config = ExportConfig(**options)
-    # TensorFlow's C++ logging is noise here; the user can still turn it back on.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with exit_on_error():
-        from catdog.export.pipeline import export_model
-        from catdog.export.report import format_table
+        from catdog.export.pipeline import ConversionError, export_model
+        from catdog.export.report import format_summary
         from catdog.export.verify import VerificationError
 
-        results = export_model(config)
-        click.echo(format_table(results))
-        failures = [f"{result.model_format} {result.precision} failed the {result.failure}; {result.path} not written"
-                    for result in results if result.failure]
+        try:
+            export = export_model(config)
+        except ConversionError as error:
+            if verbose:
+                import traceback
+
+                traceback.print_exception(error.__cause__ or error, file=sys.stderr)
+            raise
+        click.echo(format_summary(export))
+        failures = [f"{result.model_format} {result.precision} failed the {result.failure}"
+                    for result in export.results if result.failure]
         if failures:
-            raise VerificationError(" | ".join(failures))
+            raise VerificationError(" | ".join(failures) + "; no file was written")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,11 @@ class ExportConfig:
     val: Optional[Path] = None  # None means the model's own validation split, or the shipped samples
     out: Path = Path("exported")
     max_drop: float = 1.0  # percentage points of accuracy an int8 or dynamic model may lose
+    pixel_range: Optional[str] = None  # "0,1", "-1,1" or "0,255"; None: the card or a leading Rescaling layer
+    labels: Optional[str] = None  # "a,b,..."; None: the card, else class_0 ...
+    output: Optional[str] = None  # "logits" or "probabilities"; None: read from the model
+    image_size: Optional[str] = None  # "N" or "HxW", only for models without a fixed input size
+    force: bool = False  # replace files exported from a different source model
 
     def precisions(self) -> tuple[str, ...]:
         """The requested precisions in a fixed order; fp32 when no precision flag is given."""

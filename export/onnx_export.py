@@ -2,8 +2,8 @@
 
 (Named onnx_export, not onnx, so that `import onnx` inside this package finds the real one.)
 
-* fp32: opset 17, input "input" float32 (N, 64, 64, 3) raw 0..255 pixels with a dynamic
-  batch dimension, output float32 (N, 1) P(dog).
+* fp32: opset 17, input "input" float32 (N, H, W, 3) raw 0..255 pixels with a dynamic
+  batch dimension, output float32 (N, K) probabilities in label order.
 * int8: the fp32 graph, pre-processed (`quant_pre_process`: shape inference and graph
   optimization), then statically quantized in QDQ format with per-channel int8 weights and
   int8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
@@ -30,15 +30,16 @@ ONNX_PRECISIONS = ("fp32", "int8")
 CALIBRATION_BATCH = 32
 
 
-def convert_to_onnx(model):
-    """Return the fp32 ONNX ModelProto of a Keras model (dynamic batch, opset 17)."""
-    import tensorflow as tf
+def convert_to_onnx(function):
+    """Return the fp32 ONNX ModelProto of a probability `tf.function` (dynamic batch, opset 17).
+
+    tf2onnx traces the function's graph itself (`from_function`), which also avoids its Keras
+    path's failures on Keras 3 models (e.g. `KeyError: 'keras_tensor_5'` for a Sequential).
+    """
     import tf2onnx
 
-    height, width, channels = model.input_shape[1:]
-    signature = (tf.TensorSpec((None, height, width, channels), tf.float32, name=INPUT_NAME),)
     with captured_native_output():
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     return proto
 
 

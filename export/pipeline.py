@@ -1,16 +1,17 @@
-"""`export_model(config)`: Keras in, verified and self-describing TFLite and ONNX files out.
+"""`export_model(config)`: a source model in, verified and self-describing TFLite and ONNX files out.
 
-Each artifact is converted, given its metadata, written under a temporary name, run in its
-own runtime on the validation images, read back with the runtime's metadata reader, and only
-then renamed to its final path. A failed artifact leaves no file at its final path.
+The steps: load the source (`loaders`), settle the contract (`contract`: labels, size, pixel
+range, head), build the probability function (`heads`: raw 0..255 pixels in, K probabilities
+out), then per file: convert, embed the metadata, write under a temporary name, open it with
+the runtime's own engine and compare it with the source model (`verify`). Files are renamed to
+their final names only when every one of them has passed (`outputs`): a failed check or a
+converter crash leaves no file behind.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +20,23 @@ from typing import Callable
 import numpy as np
 
 from catdog.errors import CatdogError
-from catdog.export import artifact, onnx_export, tflite, verify
-from catdog.export.calibration import load_calibration_images, load_validation_set, model_spec_from_card
+from catdog.export import artifact, calibration, heads, onnx_export, outputs, tflite, verify
 from catdog.export.config import ExportConfig
-from catdog.export.source import default_model_path, load_keras_model
+from catdog.export.contract import Contract, parse_image_size, settle_contract, settle_image_size
+from catdog.export.loaders import Source, default_model_path, load_source, source_sha256
 from catdog.runtime.metadata import read_metadata
+from catdog.runtime.spec import ModelSpec, default_labels
+
+
+class ConversionError(CatdogError):
+    """A converter failed: one line naming the step and the converter's message, exit 1."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
 class Result:
-    """One exported (or rejected) artifact."""
+    """One exported (or rejected) file."""
 
     model_format: str
     precision: str
@@ -39,20 +47,24 @@ class Result:
 
     @property
     def failure(self) -> str | None:
-        """None if the artifact passed every check, else the one-line reason it was rejected."""
+        """None if the file passed every check, else the one-line reason it was rejected."""
         return self.verification.failure
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The (format, precision) pairs to export and notes on requested pairs that are skipped."""
+class Export:
+    """What an export did: the source, its contract, where the checks' images came from, the files."""
 
-    jobs: tuple[tuple[str, str], ...]
+    source: Source
+    source_name: str  # the path as the user gave it, or "shipped:catdog.keras"
+    contract: Contract
+    checked_on: str
+    results: tuple[Result, ...]
     notes: tuple[str, ...]
 
 
-def plan_jobs(config: ExportConfig) -> Plan:
-    """Cross formats with precisions; ONNX does fp32 and int8 only (see `onnx_export`)."""
+def plan_jobs(config: ExportConfig) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The (format, precision) pairs to export, and notes on requested pairs that are skipped."""
     jobs, notes = [], []
     for model_format in config.formats():
         for precision in config.precisions():
@@ -62,122 +74,147 @@ def plan_jobs(config: ExportConfig) -> Plan:
                 jobs.append((model_format, precision))
     if not jobs:
         raise CatdogError(f"nothing to export: {notes[0]}; use --format tflite or all")
-    return Plan(tuple(jobs), tuple(notes))
+    return tuple(jobs), tuple(notes)
 
 
-def output_path(out_dir: Path, model_format: str, precision: str) -> Path:
-    """`catdog_<precision>.<format>` inside the output folder."""
-    return Path(out_dir) / f"catdog_{precision}.{model_format}"
+def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = None) -> Export:
+    """Export, verify and write every requested file; raise CatdogError for usage problems.
 
-
-def ensure_writable(out_dir: Path) -> None:
-    """Create the output folder and prove a file can be written there, or raise one line."""
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".catdog-write-test-"):
-            pass
-    except OSError as error:
-        raise CatdogError(f"output folder {out_dir} cannot be written ({error.strerror or error}): "
-                          "pass --out with a writable folder") from None
-
-
-def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = None) -> list[Result]:
-    """Export, verify and write every requested artifact; return one Result per artifact.
-
-    Usage problems raise CatdogError before anything is converted. A failed verification
-    does not raise: its Result carries the failure and no file is left at its path.
+    A failed verification does not raise: its Result carries the failure and no file of the
+    export is written. A converter crash raises ConversionError (exit 1), also writing nothing.
     """
     log = log or (lambda message: print(message, file=sys.stderr))
-    model_path = Path(config.model) if config.model is not None else default_model_path()
-    plan = plan_jobs(config)
-    for note in plan.notes:
+    shipped = config.model is None
+    model_path = default_model_path() if shipped else Path(config.model)
+    jobs, notes = plan_jobs(config)
+    for note in notes:
         log(f"note: {note}")
-    ensure_writable(config.out)
-    model = load_keras_model(model_path)
-    from catdog.runtime.spec import infer_spec
+    outputs.ensure_writable(config.out)
+    if not model_path.exists():
+        load_source(model_path)  # raises the one-line "model not found" naming what is accepted
+    sha256 = source_sha256(model_path)
+    stem = outputs.output_stem(model_path)
+    targets = {job: outputs.output_path(config.out, stem=stem, model_format=job[0], precision=job[1]) for job in jobs}
+    outputs.check_overwrites(list(targets.values()), source_sha256=sha256, force=config.force)
+    source = load_source(model_path)
+    image_size = settle_image_size(source, requested=parse_image_size(config.image_size))
 
-    spec = model_spec_from_card(model_path) or infer_spec(
-        input_shape=model.input_shape, output_shape=model.output_shape, name=model_path.name)
-    needs_calibration = any(precision == "int8" for _, precision in plan.jobs)
-    calibration = load_calibration_images(config.calib, spec=spec) if needs_calibration else None
-    validation = load_validation_set(config.val, model_path=model_path, spec=spec)
-    log(f"validating on {validation.source}")
-    keras_probabilities = np.asarray(
-        model.predict(validation.images.astype(np.float32), batch_size=256, verbose=0), dtype=np.float32).reshape(-1)
-    # The shipped default is named by file only: an absolute path would leak the exporting machine's
-    # folders into every file and say nothing to the user who reads it back.
-    model_name = str(model_path) if config.model is not None else f"shipped:{model_path.name}"
-    options = {**config.to_dict(), "model": model_name,
-               "calibration_images": None if calibration is None else int(len(calibration)),
-               "validation": validation.source}
-    context = {"model": model, "source_sha256": artifact.file_sha256(model_path), "options": options,
-               "spec": spec, "calibration": calibration, "onnx_fp32": None}
-    results = []
-    for index, (model_format, precision) in enumerate(plan.jobs, start=1):
-        log(f"[{index}/{len(plan.jobs)}] {model_format} {precision}: converting and verifying")
-        start = time.perf_counter()
-        target = output_path(config.out, model_format, precision)
-        model_bytes, metadata = build_artifact(model_format, precision, context=context)
-        results.append(write_verified(target, model_bytes, metadata=metadata, validation=validation,
-                                      keras_probabilities=keras_probabilities, max_drop=config.max_drop, start=start))
-    return results
-
-
-def build_artifact(model_format: str, precision: str, *, context: dict) -> tuple[bytes, dict]:
-    """Convert the Keras model to one format and precision, with its metadata embedded."""
-    if model_format == "tflite":
-        raw = tflite.convert_to_tflite(context["model"], precision=precision, calibration_images=context["calibration"])
-        tensors = tflite.describe_tflite_tensors(raw)
+    # How photos become pixels (size, resize method, JPEG draft) before the labels are settled.
+    pixels_spec = ModelSpec(image_size=image_size, labels=default_labels(2))
+    if (card := calibration.card_spec(model_path)) is not None:
+        pixels_spec = pixels_spec.replace(resize=card.resize, jpeg_draft=card.jpeg_draft)
+    needs_int8 = any(precision == "int8" for _, precision in jobs)
+    calibration_images, calibration_source = load_calibration(config, model_path=model_path, spec=pixels_spec,
+                                                              shipped=shipped, required=needs_int8)
+    contract = settle_contract(
+        source, image_size=image_size, labels=config.labels, pixel_range=config.pixel_range, output=config.output,
+        probe=None if calibration_images is None else (
+            lambda pixel_range: source.predict(heads.scale_pixels(calibration_images, pixel_range=pixel_range))),
+        log=log)
+    spec, head = contract.spec, contract.head
+    validation = calibration.load_validation_set(config.val, model_path=model_path, spec=spec, shipped=shipped)
+    if validation is not None:
+        check_images, check_labels, checked_on = validation.images, validation.labels, validation.source
+    elif calibration_images is not None:
+        check_images, check_labels = calibration_images, None
+        checked_on = f"calibration images ({calibration_source}), no labels: agreement with the source model"
     else:
-        if context["onnx_fp32"] is None:
-            context["onnx_fp32"] = onnx_export.convert_to_onnx(context["model"])
-        proto = copy.deepcopy(context["onnx_fp32"])
-        if precision == "int8":
-            proto = onnx_export.quantize_onnx_int8(proto, calibration_images=context["calibration"])
-        tensors = onnx_export.describe_onnx_tensors(proto.SerializeToString())
-    metadata = artifact.build_metadata(model_format=model_format, precision=precision, tensors=tensors,
-                                       spec=context["spec"], source_sha256=context["source_sha256"],
-                                       export_options=context["options"])
+        check_images, check_labels = calibration.load_calibration_images(None, spec=pixels_spec), None
+        checked_on = "the shipped sample photos as unlabelled inputs (numerical agreement only; pass --val DIR)"
+    log(f"checking against the source model on {checked_on}")
+    reference = heads.reference_probabilities(
+        source.predict(heads.scale_pixels(check_images, pixel_range=head.source_pixel_range)), head=head)
+
+    model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
+    options = {**config.to_dict(), "model": model_name,
+               "calibration_images": None if calibration_images is None else int(len(calibration_images)),
+               "calibration": calibration_source, "validation": checked_on}
+    context = {"source": source, "head": head, "spec": spec, "calibration": calibration_images, "onnx_fp32": None,
+               "extra": {"source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
+                         "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
+                         "source_units": head.units, "export_options": options}}
+    partials, results = {}, []
+    try:
+        for index, job in enumerate(jobs, start=1):
+            log(f"[{index}/{len(jobs)}] {job[0]} {job[1]}: converting and verifying")
+            start = time.perf_counter()
+            model_bytes, metadata = build_file(*job, context=context)
+            partials[targets[job]] = artifact.write_partial(targets[job], model_bytes)
+            check = verify_file(partials[targets[job]], metadata=metadata, images=check_images, labels=check_labels,
+                                reference=reference, max_drop=config.max_drop)
+            results.append(Result(*job, targets[job], len(model_bytes), check, time.perf_counter() - start))
+        if all(result.failure is None for result in results):
+            outputs.commit(partials)
+    finally:
+        outputs.discard_all(partials)
+    return Export(source, model_name, contract, checked_on, tuple(results), notes)
+
+
+def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool,
+                     required: bool) -> tuple[np.ndarray | None, str | None]:
+    """Calibration images and where they came from: --calib, (shipped model) the samples, or the card's training split."""
+    if config.calib is not None:
+        images = calibration.load_calibration_images(config.calib, spec=spec)
+        return images, f"{config.calib}, {len(images)} images"
+    if shipped:
+        # The samples were drawn from the shipped model's own training split; using them whether or
+        # not the dataset is on this machine keeps the shipped int8 files reproducible.
+        images = calibration.load_calibration_images(None, spec=spec)
+        return images, f"shipped calibration samples, {len(images)} images"
+    found = calibration.card_calibration_paths(model_path)
+    if found is not None:
+        return calibration.load_calibration_images(None, spec=spec, paths=found[0]), found[1]
+    if required:
+        raise CatdogError(f"int8 needs calibration images like the ones {model_path.name} will see: "
+                          f"pass --calib DIR (at least {tflite.MINIMUM_CALIBRATION_IMAGES} images, any folder layout)")
+    return None, None
+
+
+def build_file(model_format: str, precision: str, *, context: dict) -> tuple[bytes, dict]:
+    """Convert to one format and precision and embed the metadata; a converter crash raises ConversionError."""
+    source, head, spec = context["source"], context["head"], context["spec"]
+    input_shape = spec.input_shape
+    step = f"{model_format} {precision} conversion"
+    try:
+        if model_format == "tflite":
+            function = heads.probability_function(source.call, input_shape=input_shape, head=head,
+                                                  int8_output=precision == "int8")
+            raw = tflite.convert_to_tflite(function, precision=precision, calibration_images=context["calibration"])
+            tensors = tflite.describe_tflite_tensors(raw)
+        else:
+            if context["onnx_fp32"] is None:
+                step = "onnx conversion (tf2onnx)"
+                function = heads.probability_function(source.call, input_shape=input_shape, head=head)
+                context["onnx_fp32"] = onnx_export.convert_to_onnx(function)
+            proto = copy.deepcopy(context["onnx_fp32"])
+            if precision == "int8":
+                step = "onnx int8 quantization (onnxruntime)"
+                proto = onnx_export.quantize_onnx_int8(proto, calibration_images=context["calibration"])
+            tensors = onnx_export.describe_onnx_tensors(proto.SerializeToString())
+    except CatdogError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a converter crash is reported in one line
+        message = next((line.strip() for line in str(error).strip().splitlines() if line.strip()), type(error).__name__)
+        raise ConversionError(f"{step} failed: {type(error).__name__}: {message[:300]}") from error
+    metadata = artifact.build_metadata(model_format=model_format, precision=precision, tensors=tensors, spec=spec,
+                                       extra=context["extra"])
     if model_format == "tflite":
-        return artifact.embed_tflite_metadata(raw, metadata), metadata
+        return artifact.embed_tflite_metadata(raw, metadata, spec=spec), metadata
     return artifact.embed_onnx_metadata(proto, metadata), metadata
 
 
-def write_verified(target: Path, model_bytes: bytes, *, metadata: dict, validation, keras_probabilities: np.ndarray,
-                   max_drop: float, start: float) -> Result:
-    """Write under a temporary name, verify the file itself, then rename it, or remove it on failure."""
-    temporary = artifact.write_partial(target, model_bytes)
-    try:
-        verification = verify_file(temporary, metadata=metadata, validation=validation,
-                                   keras_probabilities=keras_probabilities, max_drop=max_drop)
-        if verification.failure is None:
-            os.replace(temporary, target)
-        else:
-            # A stale file from an earlier export must not pass for the output of this one.
-            artifact.discard(target)
-    finally:
-        artifact.discard(temporary)
-    return Result(metadata["format"], metadata["precision"], target, len(model_bytes), verification,
-                  time.perf_counter() - start)
-
-
-def verify_file(path: Path, *, metadata: dict, validation, keras_probabilities: np.ndarray,
+def verify_file(path: Path, *, metadata: dict, images: np.ndarray, labels: np.ndarray | None, reference: np.ndarray,
                 max_drop: float) -> verify.Verification:
-    """Run the written file in its own runtime and compare it with Keras; check its metadata reads back."""
-    model_bytes = path.read_bytes()
+    """Run the written file in the runtime's engine, compare it with the source, check its metadata reads back."""
     structural = None
-    if metadata["format"] == "tflite":
-        interpreter = tflite.make_tflite_interpreter(model_bytes)
-        if metadata["precision"] == "int8":
-            structural = verify.check_int8_tflite(interpreter)
-        probabilities = verify.predict_tflite(interpreter, validation.images)
-    else:
-        probabilities = verify.predict_onnx(onnx_export.make_onnx_session(model_bytes), validation.images)
-    result = verify.compare(probabilities, keras_probabilities=keras_probabilities, labels=validation.labels,
-                            precision=metadata["precision"], max_drop=max_drop)
+    if metadata["format"] == "tflite" and metadata["precision"] == "int8":
+        structural = verify.check_int8_tflite(path)
+    probabilities = verify.file_probabilities(path, images)
+    result = verify.compare(probabilities, reference=reference, labels=labels, precision=metadata["precision"],
+                            max_drop=max_drop)
     if read_metadata(path) != metadata:
         structural = structural or "metadata check: the embedded metadata does not read back unchanged"
     if structural and result.failure is None:
-        return verify.Verification(result.agreement, result.max_difference, result.accuracy,
+        return verify.Verification(result.agreement, result.max_difference, result.mean_difference, result.accuracy,
                                    result.keras_accuracy, structural)
     return result

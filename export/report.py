@@ -1,22 +1,44 @@
-"""The summary table `catdog-export` prints when it is done (Markdown, so it can be pasted as is)."""
+"""The summary `catdog-export` prints when it is done: the source, its contract, a table, next commands."""
 
 from __future__ import annotations
 
-from catdog.export.pipeline import Result
+from catdog.export.pipeline import Export
 
 
-def format_table(results: list[Result]) -> str:
-    """One row per artifact: format, path, size, label agreement, accuracy, delta vs Keras, seconds."""
-    header = ("| format | precision | path | size | label agreement | accuracy | delta vs Keras | max abs dp | "
-              "seconds | status |")
-    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
-    for result in results:
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def format_summary(export: Export) -> str:
+    """The source model and its contract, one Markdown row per file, then the commands to run next."""
+    spec, head, origins = export.contract.spec, export.contract.head, export.contract.origins
+    low, high = head.source_pixel_range
+    lines = [
+        f"source: {export.source_name} ({export.source.kind}, loaded with {export.source.loader})",
+        f"labels: {', '.join(spec.labels)} (from {origins['labels']})",
+        f"input: {spec.image_size[0]}x{spec.image_size[1]} RGB, raw 0..255 pixels; the model expects "
+        f"{low:g}..{high:g} (from {origins['pixel_range']}), scaling folded into the exported graph",
+        f"output: {spec.num_classes} probabilities in label order; the model gives "
+        f"{head.source_output} ({head.units} unit{'s' * (head.units != 1)}, from {origins['output']})",
+        f"checked on: {export.checked_on}",
+        "",
+    ]
+    header = "| format | precision | path | size | label agreement | accuracy | delta vs source | max abs dp | seconds | status |"
+    lines += [header, "|" + "---|" * header.count(" | ") + "---|"]
+    for result in export.results:
         check = result.verification
-        status = "ok" if result.failure is None else "FAILED (not written)"
+        status = "ok" if result.failure is None else "FAILED"
+        delta = "-" if check.delta_points is None else f"{check.delta_points:+.2f} pp"
         lines.append(f"| {result.model_format} | {result.precision} | {result.path} | {result.size_bytes / 1024:.1f} KB | "
-                     f"{check.agreement:.2%} | {check.accuracy:.2%} | {check.delta_points:+.2f} pp | "
+                     f"{check.agreement:.2%} | {_percent(check.accuracy)} | {delta} | "
                      f"{check.max_difference:.1e} | {result.seconds:.1f} | {status} |")
-    if results:
-        lines.append("")
-        lines.append(f"Keras accuracy on the same images: {results[0].verification.keras_accuracy:.2%}")
+    written = [result for result in export.results if result.failure is None]
+    if export.results and export.results[0].verification.keras_accuracy is not None:
+        lines += ["", f"Source model accuracy on the same images: {export.results[0].verification.keras_accuracy:.2%}"]
+    if written and len(written) == len(export.results):
+        # The int8 TFLite is what an edge device runs; else whichever file came first.
+        first = next((result.path for result in written if (result.model_format, result.precision) == ("tflite", "int8")),
+                     written[0].path)
+        lines += ["", "next:", f"  catdog-run --model {first} IMAGE_OR_FOLDER",
+                  f"  catdog-bench {first} --data LABELLED_FOLDER"]
     return "\n".join(lines)

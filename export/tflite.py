@@ -1,13 +1,18 @@
-"""Keras to TFLite with the TF/LiteRT converter, in four precisions.
+"""The exported probability function to TFLite with the TF/LiteRT converter, in four precisions.
 
-* fp32: float weights and arithmetic, float32 input of raw 0..255 pixels, float32 P(dog).
+The converter traces `catdog.export.heads.probability_function` (raw 0..255 pixels in, (N, K)
+probabilities in label order out), so every file has the same two ends whatever the source.
+
+* fp32: float weights and arithmetic, float32 input of raw 0..255 pixels, float32 (N, K) output.
 * fp16: weights stored as float16 (half the size), dequantized to float32 when loaded.
 * dynamic: dynamic-range quantization: int8 weights, float32 input and output, activations
   quantized on the fly per inference.
 * int8: full-integer quantization: every op runs in int8 (TFLITE_BUILTINS_INT8 only).
   Input: uint8 raw pixels 0..255 with scale 1.0 and zero point 0, so a decoded photo goes
-  in unchanged. Output: uint8 with scale 1/256 and zero point 0, so P(dog) = q / 256
-  (the LOGISTIC kernel fixes this scale). Both quantizations are also in the metadata.
+  in unchanged. Output: uint8 (N, K); its scale and zero point are the converter's choice
+  from the calibrated range of the probabilities (0..1), recorded in the metadata. For a sigmoid
+  model, [1 - p, p] is a CONCATENATION whose output takes the LOGISTIC kernel's fixed grid
+  (scale 1/256), so P(labels[1]) keeps exactly the values the sigmoid can give.
 """
 
 from __future__ import annotations
@@ -43,11 +48,15 @@ def representative_dataset(calibration_images: np.ndarray) -> Iterator[list[np.n
         yield [image[None].astype(np.float32)]
 
 
-def convert_to_tflite(model, *, precision: str, calibration_images: np.ndarray | None = None) -> bytes:
-    """Return the TFLite flatbuffer of a Keras model at `precision` (fp32, fp16, dynamic or int8)."""
+def convert_to_tflite(function, *, precision: str, calibration_images: np.ndarray | None = None) -> bytes:
+    """Return the TFLite flatbuffer of a `tf.function` at `precision` (fp32, fp16, dynamic or int8)."""
     import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # Frozen first: given the live function, the converter keeps the weights as resource
+    # variables (READ_VARIABLE ops with no data) and int8 calibration cannot run them.
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if precision in ("fp16", "dynamic", "int8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":

@@ -6,6 +6,11 @@ metadata entry named "catdog" inside the flatbuffer, for ONNX as the `metadata_p
 generated schema code: a few dozen lines of `struct` walk the flatbuffer, and a minimal
 protobuf scan reads the ONNX model's top-level fields.
 
+TFLite files also carry the standard TFLite Metadata ("TFLITE_METADATA": a ModelMetadata
+flatbuffer plus associated files packed after the model as a zip archive), which MediaPipe and
+TFLite Support read. `read_standard_labels` reads the output tensor's TENSOR_AXIS_LABELS file
+from it, so a classifier exported by other tools (e.g. TFLite Model Maker) keeps its labels.
+
 The document (schema 2) holds `model_spec` (`ModelSpec.to_dict()`, the contract), `labels`
 (a copy of the spec's, for other readers), `input` and `output` (name, dtype, shape or meaning,
 quantization), `format`, `precision`, `source_sha256`, `export_options` and `catdog_version`.
@@ -22,6 +27,11 @@ from typing import Any
 
 METADATA_KEY = "catdog"
 SCHEMA_VERSION = 2
+# The standard TFLite Metadata (tensorflow/lite/schema/metadata_schema.fbs, as read by TFLite
+# Support and MediaPipe): its model entry name, and the label file catdog attaches to the output.
+STANDARD_METADATA_NAME = "TFLITE_METADATA"
+LABEL_FILE_NAME = "labels.txt"
+_TENSOR_AXIS_LABELS = 2  # AssociatedFileType.TENSOR_AXIS_LABELS
 
 # Field indices in the TFLite schema (tensorflow/compiler/mlir/lite/schema/schema.fbs).
 _MODEL_BUFFERS = 4
@@ -137,6 +147,60 @@ def _buffer_bytes(data: bytes, buffer: int) -> bytes:
         if offset > 1:
             return bytes(data[offset:offset + size])
     return b""
+
+
+# Field indices in metadata_schema.fbs (tables only on this path: no union shifts them).
+_MODEL_METADATA_SUBGRAPHS = 3
+_SUBGRAPH_OUTPUT_TENSORS = 3
+_TENSOR_ASSOCIATED_FILES = 6  # name, description, dimension_names, content, process_units, stats, files
+_FILE_NAME = 0
+_FILE_TYPE = 2
+
+
+def _string(data: bytes, position: int) -> str:
+    start, length = _vector(data, position)
+    return bytes(data[start:start + length]).decode("utf-8", "replace")
+
+
+def _table_vector(data: bytes, table: int, field: int) -> list[int]:
+    """Positions of the tables in a vector-of-tables field (empty when the field is absent)."""
+    position = _table_field(data, table, field)
+    if position is None:
+        return []
+    start, length = _vector(data, position)
+    return [_follow(data, start + 4 * index) for index in range(length)]
+
+
+def read_standard_labels(data: bytes) -> list[str] | None:
+    """Labels of a TFLite file's first output, from its standard TFLite Metadata, or None.
+
+    Follows ModelMetadata.subgraph_metadata[0].output_tensor_metadata[0].associated_files to
+    the first TENSOR_AXIS_LABELS file and reads it (one label per line) from the zip archive
+    packed after the flatbuffer. Returns None when any part is missing or unreadable.
+    """
+    import io
+    import zipfile
+
+    try:
+        buffer = read_tflite_metadata(data, name=STANDARD_METADATA_NAME)
+        if not buffer:
+            return None
+        root = _u32(buffer, 0)
+        subgraphs = _table_vector(buffer, root, _MODEL_METADATA_SUBGRAPHS)
+        outputs = _table_vector(buffer, subgraphs[0], _SUBGRAPH_OUTPUT_TENSORS) if subgraphs else []
+        files = _table_vector(buffer, outputs[0], _TENSOR_ASSOCIATED_FILES) if outputs else []
+        for entry in files:
+            type_field = _table_field(buffer, entry, _FILE_TYPE)
+            name_field = _table_field(buffer, entry, _FILE_NAME)
+            if type_field is None or name_field is None or buffer[type_field] != _TENSOR_AXIS_LABELS:
+                continue
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                text = archive.read(_string(buffer, name_field)).decode("utf-8")
+            labels = [line.strip() for line in text.splitlines() if line.strip()]
+            return labels or None
+    except (MetadataError, struct.error, IndexError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
+        return None
+    return None
 
 
 # --- ONNX: a minimal protobuf scan of ModelProto ----------------------------------------------

@@ -21,7 +21,7 @@ from catdog.errors import CatdogError
 from catdog.export import verify
 from catdog.export.cli import main
 from catdog.export.config import ExportConfig
-from catdog.runtime.metadata import read_metadata
+from catdog.runtime.metadata import read_metadata, read_standard_labels
 
 
 def write_photos(folder: Path, *, count: int, seed: int, size: tuple[int, int] = (72, 64)) -> Path:
@@ -55,7 +55,7 @@ def test_help_lists_every_option():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("MODEL", "--int8", "--fp16", "--dynamic", "--fp32", "--format", "--calib", "--val", "--out",
-                   "--max-drop"):
+                   "--max-drop", "--pixel-range", "--labels", "--output", "--image-size", "--force", "--verbose"):
         assert option in result.output
 
 
@@ -97,14 +97,14 @@ def test_unreadable_model_exits_2(tmp_path):
 
 
 @pytest.mark.tf
-def test_wrong_input_shape_exits_2(tmp_path):
-    from catdog.train.model import build_model
+def test_model_that_is_not_an_image_classifier_exits_2(tmp_path):
+    import keras
 
-    model = tmp_path / "small.keras"
-    build_model(image_size=(32, 32), seed=0).save(model)
+    model = tmp_path / "tabular.keras"
+    keras.Sequential([keras.Input((10,)), keras.layers.Dense(1, activation="sigmoid")]).save(model)
     result = CliRunner().invoke(main, [str(model), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "not a 64x64x3 binary classifier" in result.output
+    assert "not an NHWC RGB image model" in result.output
 
 
 @pytest.mark.tf
@@ -124,52 +124,95 @@ def test_fp32_and_int8_export_verifies_is_all_integer_and_carries_metadata(works
     result = CliRunner().invoke(main, [str(workspace["model"]), "--fp32", "--int8", "--calib", str(workspace["calib"]),
                                        "--val", str(workspace["val"]), "--out", str(out), "--max-drop", "100"])
     assert result.exit_code == 0, result.output
+    stem = workspace["root"].name  # a model.keras inside a run folder is named after the folder
     names = sorted(path.name for path in out.iterdir())
-    assert names == ["catdog_fp32.onnx", "catdog_fp32.tflite", "catdog_int8.onnx", "catdog_int8.tflite"]
-    assert "| tflite | int8 |" in result.output and "delta vs Keras" in result.output
+    assert names == sorted(f"{stem}_{precision}.{ext}" for precision in ("fp32", "int8") for ext in ("onnx", "tflite"))
+    assert "| tflite | int8 |" in result.output and "delta vs source" in result.output
+    assert "labels: cat, dog (from the training card)" in result.output
+    assert f"catdog-run --model {out}" in result.output
     for name in names:
         metadata = read_metadata(out / name)
         assert metadata["labels"] == ["cat", "dog"]
-        assert metadata["input"]["shape"] == [None, 64, 64, 3]
-        assert metadata["model_spec"]["resize"] == "bilinear"
+        assert metadata["model_spec"]["output"] == "softmax" and metadata["model_spec"]["pixel_range"] == [0.0, 255.0]
+        assert metadata["source_output"] == "sigmoid" and metadata["source_model"] == str(workspace["model"])
+        assert metadata["input"]["shape"] == [None, 64, 64, 3] and metadata["output"]["shape"] == [None, 2]
         assert len(metadata["source_sha256"]) == 64
         assert metadata["format"] == name.rsplit(".", 1)[1] and metadata["precision"] in name
-    int8 = read_metadata(out / "catdog_int8.tflite")
+    int8_path = out / f"{stem}_int8.tflite"
+    int8 = read_metadata(int8_path)
     assert int8["input"]["dtype"] == "uint8" and int8["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
-    assert int8["output"]["quantization"]["scale"] == pytest.approx(1 / 256)
-    from catdog.export import tflite
-
-    data = (out / "catdog_int8.tflite").read_bytes()
-    interpreter = tflite.make_tflite_interpreter(data)
-    assert verify.check_int8_tflite(interpreter) is None  # uint8 scale-1 input, no float tensor left
-    assert "CONV_2D" in tflite.tflite_operator_names(data)
+    # [1 - p, p] is pinned to the LOGISTIC kernel's grid, not to the largest probability calibration saw.
+    assert int8["output"]["quantization"] == {"scale": 1 / 256, "zero_point": 0}
+    assert read_standard_labels(int8_path.read_bytes()) == ["cat", "dog"]
+    assert verify.check_int8_tflite(int8_path) is None  # uint8 scale-1 input, no float tensor left
+    onnxruntime = pytest.importorskip("onnxruntime")
+    session = onnxruntime.InferenceSession(str(out / f"{stem}_int8.onnx"), providers=["CPUExecutionProvider"])
+    properties = session.get_modelmeta().custom_metadata_map
+    assert json.loads(properties["labels"]) == ["cat", "dog"] and properties["output"] == "softmax"
+    assert json.loads(properties["catdog"]) == read_metadata(out / f"{stem}_int8.onnx")
+    probabilities = verify.file_probabilities(out / f"{stem}_fp32.tflite", np.zeros((3, 64, 64, 3), np.uint8))
+    assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
 @pytest.mark.tf
-def test_failed_verification_leaves_no_file_and_exits_1(workspace, tmp_path, monkeypatch):
+def test_onnx_crash_leaves_no_tflite_and_names_the_step(workspace, tmp_path, monkeypatch):
+    from catdog.export import onnx_export
+
+    def crash(function):
+        raise KeyError("keras_tensor_5")
+
+    monkeypatch.setattr(onnx_export, "convert_to_onnx", crash)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--val", str(workspace["val"]), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == \
+        "Error: onnx conversion (tf2onnx) failed: KeyError: 'keras_tensor_5'"
+    assert "Traceback" not in result.output
+    assert [path.name for path in out.iterdir()] == []  # the verified TFLite was not kept either
+
+
+@pytest.mark.tf
+def test_existing_file_from_another_model_needs_force(workspace, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    stale = out / "catdog_fp32.onnx"
-    stale.write_bytes(b"an older export")
-    # No model can agree with Keras on more than 100% of labels.
+    stale = out / f"{workspace['root'].name}_fp32.onnx"
+    stale.write_bytes(b"an older export of something else")
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--format", "onnx", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "--force" in result.output and str(stale) in result.output
+    assert stale.read_bytes() == b"an older export of something else"
+
+
+@pytest.mark.tf
+def test_failed_verification_writes_nothing_and_exits_1(workspace, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    # No model can agree with its source on more than 100% of labels.
     monkeypatch.setitem(verify.FLOAT_THRESHOLDS, "fp32", (1.01, 1e-3))
-    result = CliRunner().invoke(main, [str(workspace["model"]), "--format", "onnx", "--val", str(workspace["val"]),
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--format", "tflite", "--val", str(workspace["val"]),
                                        "--out", str(out)])
     assert result.exit_code == 1
-    assert "label agreement" in result.output and "short by" in result.output
+    assert "label agreement" in result.output and "no file was written" in result.output
     assert list(out.iterdir()) == []
 
 
-def test_compare_reports_int8_accuracy_drop():
-    keras_probabilities = np.array([0.9, 0.1, 0.8, 0.2], dtype=np.float32)
-    labels = np.array([1, 0, 1, 0], dtype=np.float32)
-    worse = np.array([0.9, 0.6, 0.8, 0.2], dtype=np.float32)
-    check = verify.compare(worse, keras_probabilities=keras_probabilities, labels=labels, precision="int8", max_drop=1.0)
+def test_compare_reports_int8_accuracy_drop_and_unlabelled_agreement():
+    reference = np.array([[0.1, 0.9], [0.9, 0.1], [0.2, 0.8], [0.8, 0.2]], dtype=np.float32)
+    labels = np.array([1, 0, 1, 0])
+    worse = np.array([[0.1, 0.9], [0.4, 0.6], [0.2, 0.8], [0.8, 0.2]], dtype=np.float32)
+    check = verify.compare(worse, reference=reference, labels=labels, precision="int8", max_drop=1.0)
     assert check.failure is not None and "25.00 points below" in check.failure
     assert check.delta_points == pytest.approx(-25.0)
-    same = verify.compare(keras_probabilities, keras_probabilities=keras_probabilities, labels=labels,
-                          precision="fp32", max_drop=1.0)
+    unlabelled = verify.compare(worse, reference=reference, labels=None, precision="int8", max_drop=1.0)
+    assert unlabelled.accuracy is None and "agreement with the source model 75.00%" in unlabelled.failure
+    same = verify.compare(reference, reference=reference, labels=labels, precision="fp32", max_drop=1.0)
     assert same.failure is None and same.agreement == 1.0
+
+
+def test_a_tie_goes_to_the_later_label():
+    from catdog.runtime.prediction import decide
+
+    assert decide(np.array([[0.5, 0.5], [0.6, 0.4]])).tolist() == [1, 0]
+    assert decide(np.array([[0.2, 0.4, 0.4]])).tolist() == [2]
 
 
 def test_library_rejects_empty_plan():

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from catdog.runtime.metadata import METADATA_KEY, MetadataError, read_metadata, read_onnx_metadata, read_tflite_metadata
+from catdog.runtime.metadata import (METADATA_KEY, STANDARD_METADATA_NAME, MetadataError, read_metadata, read_onnx_metadata,
+                                    read_standard_labels, read_tflite_metadata)
 
 FIXTURE = Path(__file__).parent / "data" / "metadata_fixture.tflite"
 
@@ -87,3 +88,18 @@ def test_reader_imports_no_tensorflow_or_onnx():
             f"assert read_metadata({str(FIXTURE)!r})['schema'] == 1; "
             "assert not {'tensorflow', 'onnx', 'flatbuffers'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+SHIPPED_INT8 = Path(__file__).parent.parent / "runtime" / "models" / "catdog_int8.tflite"
+
+
+def test_standard_tflite_metadata_labels_are_read_without_tensorflow():
+    # The shipped int8 file carries the standard TFLite Metadata (as MediaPipe reads it) beside catdog's entry.
+    data = SHIPPED_INT8.read_bytes()
+    assert read_standard_labels(data) == read_metadata(SHIPPED_INT8)["labels"] == ["cat", "dog"]
+    assert read_tflite_metadata(data, name=STANDARD_METADATA_NAME)[4:8] == b"M001"
+
+
+def test_file_without_standard_metadata_has_no_standard_labels():
+    assert read_standard_labels(FIXTURE.read_bytes()) is None
+    assert read_standard_labels(b"not a model") is None

@@ -4,15 +4,19 @@
 # files next to it, and record their verification tables in runtime/models/verification.md.
 #
 #   tools/ship_model.sh runs/default        # run from the repository root, with the [train] extra
+#   tools/ship_model.sh                     # re-export the model already shipped (after an export change)
 set -euo pipefail
-run_dir=${1:?usage: tools/ship_model.sh RUN_DIR (a catdog-train --out folder)}
+run_dir=${1:-}
 cd "$(dirname "$0")/.."
 bin=$(dirname "$(command -v catdog-export || echo .venv/bin/catdog-export)")
 models=runtime/models
-test -f "$run_dir/model.keras" || { echo "Error: no model.keras in $run_dir" >&2; exit 2; }
-
-cp "$run_dir/model.keras" "$models/catdog.keras"
-cp "$run_dir/card.md" "$run_dir/card.json" "$run_dir/history.csv" "$run_dir/curves.png" "$models/"
+if [ -n "$run_dir" ]; then
+  test -f "$run_dir/model.keras" || { echo "Error: no model.keras in $run_dir" >&2; exit 2; }
+  cp "$run_dir/model.keras" "$models/catdog.keras"
+  cp "$run_dir/card.md" "$run_dir/card.json" "$run_dir/history.csv" "$run_dir/curves.png" "$models/"
+else
+  run_dir=$(python3 -c "import json; print(json.load(open('$models/card.json'))['config']['out'])")
+fi
 rm -f "$models"/catdog_*.tflite "$models"/catdog_*.onnx
 
 commands=("catdog-export --int8 --out $models" "catdog-export --fp32 --format onnx --out $models")
@@ -22,9 +26,10 @@ report=$(mktemp)
   echo
   echo "Source: \`$models/catdog.keras\` (SHA-256 \`$(sha256sum "$models/catdog.keras" | cut -d' ' -f1)\`), copied from"
   echo "\`$run_dir/model.keras\` by \`tools/ship_model.sh $run_dir\`; its training card is \`card.md\`."
-  echo "Each file was run in its own runtime (LiteRT / onnxruntime) on the model card's validation split"
-  echo "(never a test set) before it was written. Checks: fp32 needs >= 99.5% label agreement with Keras"
-  echo "and max |dp| <= 1e-3; int8 needs accuracy within --max-drop (1.0) points of Keras."
+  echo "Each file was run in catdog's own runtime engine (LiteRT / onnxruntime) on the model card's validation"
+  echo "split, or the shipped validation samples when that folder is absent (never a test set), before it was"
+  echo "written. Every file outputs the 2 probabilities [P(cat), P(dog)]. Checks: fp32 needs >= 99.5% label"
+  echo "agreement with Keras and max |dp| <= 1e-3; int8 needs accuracy within --max-drop (1.0) points of Keras."
   echo "Generated $(date -u +%Y-%m-%d) on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores."
   for command in "${commands[@]}"; do
     echo
