@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from catdog.runtime.files import IMAGE_SUFFIXES  # noqa: F401 - re-exported for older imports
+from catdog.runtime.jpeg import read_jpeg
 from catdog.runtime.spec import ModelSpec
 
 # A truncated JPEG must fail loudly, not decode as grey padding that the model then classifies.
@@ -88,6 +89,11 @@ def load_image(source: ImageSource, *, spec: ModelSpec) -> np.ndarray:
     """
     if isinstance(source, np.ndarray):
         return prepare_array(source, spec=spec)
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        # Baseline and progressive JPEGs: libjpeg-turbo via simplejpeg, same pixels; None: Pillow below.
+        pixels = read_jpeg(source, min_size=spec.image_size if spec.jpeg_draft else None)
+        if pixels is not None:
+            return resize_to_array(Image.fromarray(pixels), spec=spec)
     with open_image(source) as image:
         return prepare_image(image, spec=spec)
 
