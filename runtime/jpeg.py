@@ -5,8 +5,8 @@ scale, and simplejpeg 0.30 ms on the same libjpeg-turbo (benchmarks/decode_fidel
 simplejpeg also decodes in one C call with the GIL released, where Pillow's decoder loop
 runs in Python between chunks, so the folder pipeline's decode threads really run in parallel.
 
-`decode_jpeg` is the fast path of `catdog.runtime.preprocess.load_image`: it takes a file's
-bytes and returns upright RGB pixels at the same reduced scale Pillow's `draft` would pick,
+`read_jpeg` is the fast path of `catdog.runtime.preprocess.load_image`: it takes a file's
+path or bytes and returns an upright RGB image at the same reduced scale Pillow's `draft` would pick,
 or None when anything is unusual, so Pillow decodes the file exactly as before. The fast
 path takes only 8-bit baseline, extended-sequential and progressive JPEGs with 1 (grey) or 3
 (YCbCr/RGB) components whose EXIF orientation it can read; everything else (CMYK, 12-bit,
@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
-import numpy as np
 from PIL import Image
 
 try:  # an install dependency; without it every JPEG goes through Pillow, as before
@@ -42,6 +41,12 @@ ORIENTATION_TAG = 0x0112  # EXIF 2.3, IFD0 tag 274
 # Pillow's draft picks the largest of these DCT scale denominators that keeps the image at least
 # the requested size (PIL.JpegImagePlugin.JpegImageFile.draft); the fast path picks the same.
 DRAFT_SCALES = (8, 4, 2, 1)
+# How each EXIF orientation is undone, exactly as `PIL.ImageOps.exif_transpose` does it.
+ORIENTATION_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class JpegHeader:
@@ -141,27 +146,6 @@ def draft_scale(width: int, height: int, *, target: tuple[int, int]) -> int:
     return next((scale for scale in DRAFT_SCALES if ratio >= scale), 1)
 
 
-def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn stored (H, W, C) pixels upright per EXIF orientation, as `ImageOps.exif_transpose` does."""
-    if orientation == 2:
-        pixels = pixels[:, ::-1]
-    elif orientation == 3:
-        pixels = pixels[::-1, ::-1]
-    elif orientation == 4:
-        pixels = pixels[::-1]
-    elif orientation == 5:
-        pixels = pixels.transpose(1, 0, 2)
-    elif orientation == 6:
-        pixels = np.rot90(pixels, -1)
-    elif orientation == 7:
-        pixels = pixels[::-1, ::-1].transpose(1, 0, 2)
-    elif orientation == 8:
-        pixels = np.rot90(pixels, 1)
-    else:
-        return pixels
-    return np.ascontiguousarray(pixels)
-
-
 def is_fast_path_candidate(header: Optional[JpegHeader]) -> bool:
     """True for 8-bit baseline/progressive grey or colour JPEGs with a readable orientation, in Pillow's pixel limit."""
     if header is None or header.orientation is None:
@@ -172,8 +156,8 @@ def is_fast_path_candidate(header: Optional[JpegHeader]) -> bool:
     return not (limit and header.width * header.height > limit)
 
 
-def decode_jpeg(data: bytes, *, min_size: Optional[tuple[int, int]] = None) -> Optional[np.ndarray]:
-    """Decode JPEG bytes into upright (H, W, 3) uint8 RGB, or return None to leave the file to Pillow.
+def decode_jpeg(data: bytes, *, min_size: Optional[tuple[int, int]] = None) -> Optional[Image.Image]:
+    """Decode JPEG bytes into an upright RGB Pillow image, or return None to leave the file to Pillow.
 
     min_size: (height, width) the upright image must keep; the decode is shrunk by the DCT scale
     Pillow's `draft` would choose for it (1/2, 1/4 or 1/8), so the caller's resize still only shrinks.
@@ -195,12 +179,14 @@ def decode_jpeg(data: bytes, *, min_size: Optional[tuple[int, int]] = None) -> O
         pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", **options)
     except (ValueError, RuntimeError, MemoryError):
         return None
-    return orient(pixels, header.orientation)
+    image = Image.fromarray(pixels)  # decoding to RGBX and mapping it saves nothing: measured
+    transpose = ORIENTATION_TRANSPOSES.get(header.orientation)
+    return image if transpose is None else image.transpose(transpose)
 
 
 def read_jpeg(source: Union[str, os.PathLike, bytes, bytearray], *,
-              min_size: Optional[tuple[int, int]] = None) -> Optional[np.ndarray]:
-    """The fast path for a path or bytes: upright RGB pixels, or None for anything Pillow should open.
+              min_size: Optional[tuple[int, int]] = None) -> Optional[Image.Image]:
+    """The fast path for a path or bytes: an upright RGB image, or None for anything Pillow should open.
 
     Paths are read only when their suffix says JPEG (.jpg, .jpeg, .jpe, .jfif), so other formats
     are never read twice; the bytes are then sniffed, so a PNG named .jpg still goes to Pillow.

@@ -91,9 +91,9 @@ def load_image(source: ImageSource, *, spec: ModelSpec) -> np.ndarray:
         return prepare_array(source, spec=spec)
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
         # Baseline and progressive JPEGs: libjpeg-turbo via simplejpeg, same pixels; None: Pillow below.
-        pixels = read_jpeg(source, min_size=spec.image_size if spec.jpeg_draft else None)
-        if pixels is not None:
-            return resize_to_array(Image.fromarray(pixels), spec=spec)
+        image = read_jpeg(source, min_size=spec.image_size if spec.jpeg_draft else None)
+        if image is not None:
+            return resize_to_array(image, spec=spec)
     with open_image(source) as image:
         return prepare_image(image, spec=spec)
 
