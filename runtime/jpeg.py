@@ -1,9 +1,9 @@
 """Fast JPEG decoding: libjpeg-turbo through simplejpeg, with DCT scaling, for baseline and progressive files.
 
-A folder run is decode-bound: a 500x375 photo costs Pillow about 0.41 ms to decode at 1/4
-scale, and simplejpeg 0.30 ms on the same libjpeg-turbo (benchmarks/decode_fidelity.py).
-simplejpeg also decodes in one C call with the GIL released, where Pillow's decoder loop
-runs in Python between chunks, so the folder pipeline's decode threads really run in parallel.
+A folder run is decode-bound: a 500x375 photo costs Pillow about 0.41 ms of CPU to decode at
+1/4 scale and simplejpeg about 0.30 ms, on the same libjpeg-turbo; with the resize that both
+share, 0.52 against 0.43 ms (benchmarks/decode_fidelity.py). simplejpeg decodes in one C call
+with the GIL released, so the folder pipeline's decode threads run in parallel.
 
 `read_jpeg` is the fast path of `catdog.runtime.preprocess.load_image`: it takes a file's
 path or bytes and returns an upright RGB image at the same reduced scale Pillow's `draft` would pick,
