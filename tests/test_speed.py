@@ -76,3 +76,20 @@ def test_throughput_and_folder_batch_size():
     result = floor.measure_throughput(engine.predict, image_shape=engine.spec.input_shape, batch_sizes=[1, batch],
                                       min_seconds=0.05, min_batches=2)
     assert set(result) == {1, batch} and all(value > 0 for value in result.values())
+
+
+def test_bench_hooks_fill_floor_and_folder_throughput_columns():
+    from types import SimpleNamespace
+
+    engine = open_engine(SHIPPED_TFLITE, threads=1)
+    rows = [{"format": "tflite", "path": str(SHIPPED_TFLITE)}, {"format": "onnx", "path": "model.onnx"}]
+    floor.add_engine_floors(rows, threads=1, runs=10)
+    assert rows[1]["engine_floor_ms"] is None and rows[1]["engine_floor"] is None
+    if floor.litert_benchmark_available():
+        assert rows[0]["engine_floor_ms"] > 0 and rows[0]["engine_floor"]["runs"] == 10
+    contestants = [SimpleNamespace(row={"format": "tflite"}, probabilities=engine.predict, spec=engine.spec),
+                   SimpleNamespace(row={"format": "keras"}, probabilities=None, spec=engine.spec)]
+    floor.add_folder_throughput(contestants, min_seconds=0.05)
+    assert contestants[0].row["folder_batch"] == floor.folder_batch_size()
+    assert contestants[0].row["folder_throughput_ips"] > 0
+    assert "folder_throughput_ips" not in contestants[1].row
