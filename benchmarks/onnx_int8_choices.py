@@ -159,8 +159,13 @@ def write_markdown(report: dict, path: Path) -> None:
               "QuantizeLinear group into one integer kernel (QLinearConv, QLinearAdd, QGemm). The fp32 graph from",
               "tf2onnx keeps one NHWC->NCHW Transpose at the input and none around the convolutions; in the",
               "rows that stay slow, onnxruntime leaves Convs in float between Q/DQ pairs and its NHWC layout",
-              "pass wraps the fused ones in Transposes that cannot cancel. QDQ and QOperator files of the same",
-              "types run the same graph. Per-channel weights cost no time and keep the labels of fp32.", "",
+              "pass wraps the fused ones in Transposes that cannot cancel. That happens with int8 activations",
+              "(S8S8): its S8S8 QLinearConv is the slow kernel on this CPU (QOperator S8S8, where every Conv is",
+              "a QLinearConv, runs far slower than fp32). With uint8 activations and int8 weights (U8S8) QDQ and",
+              "QOperator run the same fused graph at the same speed; U8U8 fuses too but is no faster than fp32.",
+              "Per-channel weights cost no time and keep every label of fp32; per-tensor changes 3 of 500.",
+              "Caveat from onnxruntime's documentation: on x86 CPUs without VNNI, U8S8 uses VPMADDUBSW, which",
+              "can saturate; catdog-export's verification against Keras would catch an accuracy drop there.", "",
               f"Target: int8 p50 at most 0.75x fp32 p50, accuracy within 1 point of fp32. "
               f"`quantize_onnx_int8`: {report['verdict']}", "", f"Command: `{report['command']}`", ""]
     path.write_text("\n".join(lines))
