@@ -120,6 +120,8 @@ def write_markdown(report: dict, path: Path) -> None:
         f"Machine: {machine['cpu']}, {machine['cores']} cores; the CPUs were {report['load_at_start']['idle_percent']}% "
         f"idle just before the run and {report['load_at_end']['idle_percent']}% just after (other processes took "
         f"the rest; 1-minute load average {report['load_at_start']['load_average']} at the start).",
+        f"Niceness {report['niceness']} (negative: run with `nice -n`, so other jobs on a shared machine yield the cores)."
+        if report.get("niceness") else "Niceness 0.",
         f"Model: `{report['model']}` on {report['engine']['engine']} {report['engine']['version']}, "
         f"threads={report['engine']['threads']}, batch size {report['batch_size']}.",
         f"Data: {report['photos']} full-resolution JPEGs x {report['repeat']} passes.", "",
@@ -166,7 +168,7 @@ def main(model, data, repeat, batch_size, threads, runs, out):
     list(classify_files(engine, paths, batch_size=batch_size))  # warm the page cache and the engine
     report = {
         "machine": describe_machine(threads=threads or 0), "load_at_start": load,
-        "model": str(model), "engine": engine.describe(), "batch_size": batch_size,
+        "niceness": os.nice(0), "model": str(model), "engine": engine.describe(), "batch_size": batch_size,
         "photos": len(paths), "repeat": repeat,
         "stages": measure_stages(engine, paths, batch_size=batch_size),
         "pipeline": measure_pipeline(engine, paths * repeat, batch_size=batch_size),
