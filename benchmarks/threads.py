@@ -30,6 +30,7 @@ from catdog.bench.timing import run_interleaved
 from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path, shipped_models
 from catdog.runtime.sources import list_folder
+from folder_throughput import describe_priority  # benchmarks/ is the script's own folder
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "threads"
@@ -87,7 +88,8 @@ def write_markdown(report: dict, path: Path) -> None:
     machine = report["machine"]
     lines = ["# --threads 1 vs 2 at batch 32", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores; CPUs {report['idle_percent_at_start']}% idle at "
-             f"the start, {report['idle_percent_at_end']}% at the end.", "",
+             f"the start, {report['idle_percent_at_end']}% at the end; priority: {report['priority']} "
+             "(a negative autogroup nice makes other sessions' jobs yield the cores).", "",
              "| model | threads | images/s at batch 32 (median batch) | CPU ms per image (all threads) |",
              "|---|---|---|---|"]
     for name, row in report["engines"].items():
@@ -120,7 +122,7 @@ def main(data, repeat, runs, folder_runs, out):
     idle = idle_percent()
     model = default_model_path()
     folder = measure_folder(model, [data] * repeat, runs=folder_runs)
-    report = {"machine": describe_machine(threads=0), "idle_percent_at_start": idle,
+    report = {"machine": describe_machine(threads=0), "idle_percent_at_start": idle, "priority": describe_priority(),
               "engines": measure_engines(models, runs=runs), "folder": folder, "folder_model": model.name,
               "folder_images": len(list_folder(data)) * repeat, "folder_runs": folder_runs,
               "idle_percent_at_end": idle_percent(),

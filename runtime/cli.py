@@ -6,6 +6,7 @@ The import path is kept lean on purpose (click, numpy, Pillow; the engine is loa
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def main(sources, model, camera, output_format, threads, batch_size, max_frames,
     Prints one line per input (or per frame) with label, confidence and capture-to-decision
     milliseconds, then a summary on stderr. Exits 1 if any input failed, 2 on usage errors.
     """
+    # catdog-run never calls BLAS: OpenBLAS's thread pool, started by NumPy's import, only costs
+    # ~30 ms and ~70 ms of CPU per process (benchmarks/folder_throughput.py). A user's value wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from catdog.runtime.runner import RunConfig, run
 
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
