@@ -6,7 +6,7 @@
   batch dimension, output float32 (N, 1) P(dog).
 * int8: the fp32 graph, pre-processed (`quant_pre_process`: shape inference and graph
   optimization), then statically quantized in QDQ format with per-channel int8 weights and
-  int8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
+  uint8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
   float32, so callers feed raw pixels as floats.
 * fp16 and dynamic are TFLite-only: onnxruntime's CPU kernels gain nothing from fp16
   weights, and dynamic quantization of convolutions (ConvInteger) is slower than fp32 there.
