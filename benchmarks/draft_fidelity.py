@@ -34,7 +34,7 @@ PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and
 RESULTS = Path(__file__).resolve().parent / "results" / "draft_fidelity"
 
 
-def decode_all(paths: list[Path], preprocessing) -> tuple[np.ndarray, float]:
+def decode_all(paths: list[Path], spec) -> tuple[np.ndarray, float]:
     """Decode every path; return the (N, H, W, 3) array and CPU milliseconds per image."""
     started = time.process_time()
     images = np.stack([load_image(path, spec=spec) for path in paths])

@@ -11,6 +11,10 @@ export PATH="$(dirname "$python"):$PATH"
 "$python" benchmarks/cold_start.py
 "$python" benchmarks/folder_throughput.py
 "$python" benchmarks/draft_fidelity.py
+"$python" benchmarks/decode_fidelity.py
+"$python" benchmarks/onnx_int8_choices.py
+"$python" benchmarks/litert_overhead.py
+"$python" benchmarks/threads.py
 "$python" benchmarks/video_throughput.py --repeats 3
 "$python" benchmarks/export_speed.py --repeats 3
 "$python" benchmarks/train_speed.py --minutes 10

@@ -6,7 +6,7 @@
   batch dimension, output float32 (N, K) probabilities in label order.
 * int8: the fp32 graph, pre-processed (`quant_pre_process`: shape inference and graph
   optimization), then statically quantized in QDQ format with per-channel int8 weights and
-  int8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
+  uint8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
   float32, so callers feed raw pixels as floats.
 * fp16 and dynamic are TFLite-only: onnxruntime's CPU kernels gain nothing from fp16
   weights, and dynamic quantization of convolutions (ConvInteger) is slower than fp32 there.
@@ -65,7 +65,15 @@ def make_calibration_reader(calibration_images: np.ndarray):
 
 
 def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
-    """Return the statically quantized (QDQ, per-channel, int8) ModelProto of an fp32 ONNX model."""
+    """Return the statically quantized ModelProto of an fp32 ONNX model: QDQ, uint8 activations, per-channel int8 weights.
+
+    uint8 activations with int8 weights (U8S8) are what onnxruntime's CPU kernels are built for:
+    every Conv, the residual Adds and the Gemm fuse into QLinearConv/QLinearAdd/QGemm, leaving one
+    Transpose. With int8 activations (S8S8) onnxruntime 1.32 fused only half the Convs and kept 13
+    layout Transposes around float ones, so int8 ran at 1.45x the fp32 latency instead of 0.56x
+    (benchmarks/onnx_int8_choices.py, results in benchmarks/results/onnx_int8_choices.md).
+    Per-channel weights cost nothing there and keep 100% label agreement with fp32.
+    """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -82,7 +90,7 @@ def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
         with captured_native_output():
             quant_pre_process(str(fp32_path), str(prepared_path), skip_symbolic_shape=skip_symbolic)
             quantize_static(str(prepared_path), str(int8_path), reader, quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         return onnx.load(int8_path)
 
 

@@ -6,6 +6,7 @@ The import path is kept lean on purpose (click, numpy, Pillow; the engine is loa
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -58,6 +59,9 @@ def main(sources, model, camera, output_format, top_k, threads, batch_size, max_
     metadata runs with labels class_0.. and one warning line. Exits 1 if any input failed,
     2 on usage errors.
     """
+    # catdog-run never calls BLAS: OpenBLAS's thread pool, started by NumPy's import, only costs
+    # ~30 ms and ~70 ms of CPU per process (benchmarks/folder_throughput.py). A user's value wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from catdog.quiet import configure_logging
 
     configure_logging(verbose=verbose)

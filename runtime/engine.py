@@ -230,6 +230,14 @@ class LiteRTEngine(Engine):
                           output_shape=[int(size) for size in self.output["shape"]], input_dtype=self.input["dtype"])
         if "precision" not in metadata and np.dtype(self.input["dtype"]).kind in "iu":
             self.precision = "int8"
+        input_dtype, (input_scale, input_zero_point) = np.dtype(self.input["dtype"]), self.input["quantization"]
+        self._raw_input = input_dtype.kind == "f" or (
+            input_dtype == np.uint8 and input_scale in (0.0, 1.0) and input_zero_point == 0)
+        # Views into the interpreter's own tensors: the input is written in place (no set_tensor
+        # copy) and the output dequantized straight from it (no get_tensor copy). Only the accessors
+        # are kept, never a view: a live view would make invoke() refuse to run.
+        self._input_view = self.interpreter.tensor(self.input["index"])
+        self._output_view = self.interpreter.tensor(self.output["index"])
 
     def _resize(self, batch_size: int) -> None:
         # Resizing re-plans the interpreter's memory, so it happens only when the batch size changes.
@@ -243,12 +251,14 @@ class LiteRTEngine(Engine):
             if not self.resizable and self.batch_size == 1:
                 return np.concatenate([self._run(batch[index:index + 1]).reshape(-1) for index in range(len(batch))])
             self._resize(len(batch))
-        scale, zero_point = self.input["quantization"]
-        self.interpreter.set_tensor(self.input["index"], quantize(
-            batch, dtype=self.input["dtype"], scale=scale, zero_point=zero_point))
+        if self._raw_input:
+            self._input_view()[...] = batch  # raw 0..255 pixels, or a float input (cast on assignment)
+        else:
+            scale, zero_point = self.input["quantization"]
+            self._input_view()[...] = quantize(batch, dtype=self.input["dtype"], scale=scale, zero_point=zero_point)
         self.interpreter.invoke()
         scale, zero_point = self.output["quantization"]
-        return dequantize(self.interpreter.get_tensor(self.output["index"]), scale=scale, zero_point=zero_point)
+        return dequantize(self._output_view(), scale=scale, zero_point=zero_point)
 
 
 ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8,

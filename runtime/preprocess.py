@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from catdog.runtime.files import IMAGE_SUFFIXES  # noqa: F401 - re-exported for older imports
+from catdog.runtime.jpeg import read_jpeg
 from catdog.runtime.spec import ModelSpec
 
 # A truncated JPEG must fail loudly, not decode as grey padding that the model then classifies.
@@ -174,6 +175,11 @@ def load_image(source: ImageSource, *, spec: ModelSpec, max_pixels: int | None =
         return prepare_array(source, spec=spec)
     if isinstance(source, Image.Image):
         return prepare_image(source, spec=spec, owned=False)
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        # Baseline and progressive JPEGs: libjpeg-turbo via simplejpeg, same pixels; None: Pillow below.
+        image = read_jpeg(source, min_size=spec.image_size if spec.jpeg_draft else None, max_pixels=max_pixels)
+        if image is not None:
+            return resize_to_array(image, spec=spec)
     try:
         image = open_image(source)
     except Image.DecompressionBombError as error:
