@@ -49,9 +49,12 @@ class Engine:
         """The model's label names, in output index order."""
         return self.spec.labels
 
-    def _settle_spec(self, *, input_shape: Sequence[Any], output_shape: Sequence[Any], input_dtype: Any) -> None:
+    def _settle_spec(self, *, input_shape: Sequence[Any], output_shape: Sequence[Any], input_dtype: Any,
+                     standard_labels: Sequence[str] | None = None) -> None:
         """Check the spec against the tensors, or infer it from them when the file has none.
 
+        `standard_labels` are a foreign file's own label names (a .tflite's standard TFLite
+        Metadata): used for an inferred spec when there are exactly K of them, with no warning.
         Raises SpecError when the tensors cannot serve the spec, or cannot take an RGB image.
         """
         name = self.path.name
@@ -61,10 +64,13 @@ class Engine:
         dims = [None if size is None or int(size) < 0 else int(size) for size in input_shape]
         if self.spec is None:
             self.spec = infer_spec(input_shape=dims, output_shape=output_shape, name=name)
-            height, width = self.spec.image_size
-            self.spec_warning = (f"{name} carries no catdog metadata: input {height}x{width} and "
-                                 f"{self.spec.num_classes} labels read from its tensors, named "
-                                 f"{self.spec.labels[0]}..{self.spec.labels[-1]}")
+            if standard_labels and len(standard_labels) == self.spec.num_classes:
+                self.spec = self.spec.replace(labels=tuple(standard_labels))
+            else:
+                height, width = self.spec.image_size
+                self.spec_warning = (f"{name} carries no catdog metadata: input {height}x{width} and "
+                                     f"{self.spec.num_classes} labels read from its tensors, named "
+                                     f"{self.spec.labels[0]}..{self.spec.labels[-1]}")
         else:
             check_tensors(self.spec, input_shape=dims, output_shape=output_shape, name=name)
         # A file exported with a fixed batch dimension is fed slices of exactly that size.

@@ -9,6 +9,7 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.runtime.engine_base import Engine
+from catdog.runtime.metadata import read_standard_labels
 from catdog.runtime.native_stderr import native_stderr_silenced
 from catdog.runtime.tensors import dequantize, quantize
 
@@ -38,8 +39,11 @@ class LiteRTEngine(Engine):
         signature = self.input.get("shape_signature")
         self.resizable = signature is None or len(signature) == 0 or int(signature[0]) == -1
         shape = signature if signature is not None and len(signature) else self.input["shape"]
+        # A foreign file without catdog's entry may still name its labels in standard TFLite Metadata.
+        standard_labels = read_standard_labels(self.path.read_bytes()) if self.spec is None else None
         self._settle_spec(input_shape=[int(size) for size in shape],
-                          output_shape=[int(size) for size in self.output["shape"]], input_dtype=self.input["dtype"])
+                          output_shape=[int(size) for size in self.output["shape"]], input_dtype=self.input["dtype"],
+                          standard_labels=standard_labels)
         if "precision" not in metadata and np.dtype(self.input["dtype"]).kind in "iu":
             self.precision = "int8"
         input_dtype, (input_scale, input_zero_point) = np.dtype(self.input["dtype"]), self.input["quantization"]
