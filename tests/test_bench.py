@@ -77,7 +77,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def no_tensorflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A baseline file that exists, with a loader that behaves as if TensorFlow were missing."""
-    def missing(path, *, threads):
+    def missing(path, *, threads, **options):
         raise MissingExtraError("TensorFlow is not installed (simulated): pip install 'catdog[train]'")
 
     monkeypatch.setattr(runner, "load_keras_baseline", missing)
@@ -206,6 +206,7 @@ def test_keras_baseline_rows_and_speedups(tiny_model, monkeypatch, tmp_path):
 
 # --- K classes, and the baseline each file names -------------------------------------------------------
 
+from catdog.runtime.spec import ModelSpec  # noqa: E402
 from test_runtime import FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata  # noqa: E402
 
 
@@ -252,17 +253,17 @@ class FakeKeras:
 
 
 def test_k_class_bench_finds_its_baseline_from_metadata_and_reports_agreement(tmp_path, monkeypatch):
-    from catdog.bench.keras_baseline import file_sha256
+    from catdog.export.loaders import source_sha256
     from catdog.runtime.engine import open_engine
 
     source = tmp_path / "runs" / "fruit.keras"
     source.parent.mkdir()
     source.write_bytes(b"the Keras model the file came from")
-    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=file_sha256(source))
+    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=source_sha256(source))
     model = build_softmax_onnx(tmp_path / "fruit.onnx", metadata=metadata)
     loaded = []
 
-    def load(path, *, threads):
+    def load(path, *, threads, **options):
         loaded.append(Path(path))
         return FakeKeras(Path(path), open_engine(model))
 
@@ -279,14 +280,15 @@ def test_k_class_bench_finds_its_baseline_from_metadata_and_reports_agreement(tm
 
 
 def test_baseline_lookup_order_metadata_then_flag_then_shipped(tmp_path):
-    from catdog.bench.keras_baseline import file_sha256, find_source_model
+    from catdog.bench.keras_baseline import find_source_model
+    from catdog.export.loaders import source_sha256
     from catdog.runtime.models import keras_baseline_path
 
     source = tmp_path / "model.keras"
     source.write_bytes(b"weights")
     exported = tmp_path / "out" / "model_int8.onnx"
     exported.parent.mkdir()
-    digest = file_sha256(source)
+    digest = source_sha256(source)
     assert find_source_model({"source_model": str(source), "source_sha256": digest}, model_path=exported) == source
     # A relative path the user gave at export time is also tried beside the exported file.
     (exported.parent / "model.keras").write_bytes(b"weights")
@@ -345,3 +347,56 @@ def test_empty_accuracy_columns_point_at_data_and_plot_points_name_model_and_pre
     rows.append({**rows[0], "model": "b.tflite", "precision": "fp32", "latency_ms": {"p50": 1.0}})
     report.write_plot(result, tmp_path / "plot.png")
     assert labels == ["a.onnx (int8): 0.2 ms", "b.tflite (fp32): 1 ms"]
+
+
+# --- the baseline is fed and read as its exported files record ------------------------------------------
+
+
+def test_baseline_takes_the_source_head_from_the_files_it_was_exported_to(tmp_path, monkeypatch):
+    from catdog.bench.keras_baseline import head_from_metadata
+    from catdog.export.heads import Head
+    from catdog.export.loaders import source_sha256
+
+    source = tmp_path / "notebook.h5"
+    source.write_bytes(b"a notebook model")
+    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=source_sha256(source),
+                             source_output="logits", source_pixel_range=[0.0, 1.0], source_units=3)
+    assert head_from_metadata(metadata, spec=FRUIT_SPEC) == Head("logits", (0.0, 1.0), 3)
+    assert head_from_metadata({"schema": 1}, spec=FRUIT_SPEC) is None
+    captured = {}
+    monkeypatch.setattr(runner, "load_keras_baseline", lambda path, **options: captured.update(options) or "loaded")
+    contestant = runner.Contestant(name="m.onnx", row={}, one=None, many=None, probabilities=None, spec=FRUIT_SPEC,
+                                   metadata=metadata)
+    notes: list[str] = []
+    assert runner.load_baseline(source, config=runner.BenchConfig(), contestants=[contestant], notes=notes) == "loaded"
+    assert captured["head"] == Head("logits", (0.0, 1.0), 3) and captured["spec"] == FRUIT_SPEC and notes == []
+    # Another model than the files' source gets neither: its own card or tensors decide.
+    other = tmp_path / "other.keras"
+    other.write_bytes(b"another model")
+    runner.load_baseline(other, config=runner.BenchConfig(), contestants=[contestant], notes=notes)
+    assert captured["head"] is None and captured["spec"] is None
+
+
+@pytest.mark.tf
+def test_notebook_baseline_scales_pixels_and_applies_its_head(tmp_path):
+    """A 0..1 model with one logit: the baseline must scale pixels and turn the logit into [1 - p, p]."""
+    import keras
+
+    from catdog.bench.keras_baseline import load_keras_baseline
+    from catdog.export.heads import Head
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant([[-4.0], [0.0], [4.0]]),
+                               bias_initializer="zeros")(pooled)
+    path = tmp_path / "notebook.keras"
+    keras.Model(inputs, logit).save(path)
+    spec = ModelSpec(image_size=(8, 8), labels=("cat", "dog"), output="softmax")
+    baseline = load_keras_baseline(path, threads=1, spec=spec, head=Head("logits", (0.0, 1.0), 1))
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    images[0, ..., 0] = 255  # red: logit -4
+    images[1, ..., 2] = 204  # 80% blue: logit 3.2
+    logits = np.array([-4.0, 3.2])
+    dog = 1.0 / (1.0 + np.exp(-logits))
+    np.testing.assert_allclose(baseline.probabilities(images, batch=2), np.stack([1 - dog, dog], axis=1), atol=1e-5)
+    assert set(baseline.timing_calls(batch=2)) == {"predict", "compiled"}
