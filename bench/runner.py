@@ -217,6 +217,18 @@ def time_contestants(contestants: list[Contestant], *, config: BenchConfig, prog
     return interrupted
 
 
+def add_floors_and_folder_throughput(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> None:
+    """Add the engine's own floor (litert-benchmark's median, TFLite rows only) and the throughput at
+    the batch size `catdog-run` uses for folders (exported rows only); see `catdog.bench.floor`."""
+    from catdog.bench.floor import add_engine_floors, add_folder_throughput, folder_batch_size
+
+    progress.stage("engine floor: litert-benchmark on each .tflite file")
+    add_engine_floors([contestant.row for contestant in contestants], threads=config.threads,
+                      runs=config.runs if config.runs is not None else 2000)
+    progress.stage(f"throughput at the folder batch size ({folder_batch_size()})")
+    add_folder_throughput(contestants, min_seconds=config.batch_seconds)
+
+
 def check_data_classes(contestants: list[Contestant], *, config: BenchConfig) -> None:
     """Refuse, before any timing, a --data folder whose classes no model's labels can match."""
     _, _, class_names = list_labelled_images(config.data)
@@ -276,6 +288,8 @@ def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -
     machine["bare_child_rss_bytes"] = measure_cold_start("bare", threads=config.threads,
                                                          batch=config.batch)["peak_rss_bytes"]
     interrupted = time_contestants(contestants, config=config, progress=progress)
+    if not interrupted:
+        add_floors_and_folder_throughput(contestants, config=config, progress=progress)
     if interrupted:
         notes.append("Interrupted: timing stopped early; the rows show the runs collected so far.")
     elif config.data is not None:

@@ -157,6 +157,8 @@ def test_end_to_end_json_markdown_and_no_tensorflow_line(tiny_model, no_tensorfl
     assert set(row["latency_ms"]) == {"mean", "p50", "p90", "p99"}
     assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p90"] <= row["latency_ms"]["p99"]
     assert row["runs"] == 20 and row["throughput_ips"] > 0
+    assert row["engine_floor_ms"] is None  # ONNX: no engine tool to compare with
+    assert row["folder_batch"] >= 1 and row["folder_throughput_ips"] > 0
     assert row["accuracy"] == pytest.approx(1.0)
     assert row["agreement"] is None and row["speedup_vs_keras"] == {"predict": None, "compiled": None}
     assert row["peak_rss_bytes"] > row["machine"]["bare_child_rss_bytes"] > 0
@@ -171,6 +173,28 @@ def test_plot_needs_data_and_says_how_to_get_matplotlib(tiny_model, monkeypatch,
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
     with pytest.raises(MissingExtraError, match=r"catdog\[train\]"):
         report.import_pyplot()
+
+
+def test_table_shows_the_engine_floor_beside_p50_and_folder_batch_throughput():
+    machine = {"cpu": "test CPU", "cores": 2, "threads": 1, "python": "3.11", "numpy": "2", "catdog": "0.1"}
+    rows = [{"model": "m.tflite", "format": "tflite", "precision": "int8", "latency_ms": {"mean": 0.3, "p50": 0.25,
+             "p90": 0.4, "p99": 0.5}, "engine_floor_ms": 0.12, "throughput_ips": 4100.4, "batch": 32,
+             "folder_batch": 16, "folder_throughput_ips": 3550.6},
+            {"model": "m.onnx", "format": "onnx", "precision": "fp32", "latency_ms": {"p50": 0.5},
+             "engine_floor_ms": None, "folder_throughput_ips": None}]
+    result = runner.BenchResult(rows=rows, machine=machine)
+    header, rule, tflite, onnx = report.format_table(result).split("\n\n")[1].splitlines()
+    columns = header.split()
+    assert columns.index("floor") == columns.index("p50") + 2  # "p50 ms", then "floor ms"
+    assert "@folder" in header
+    cells = dict(zip(report.COLUMNS, report.format_row(rows[0])))
+    assert (cells["p50 ms"], cells["floor ms"], cells["img/s"], cells["img/s @folder"]) == ("0.250", "0.120", "4100", "3551")
+    cells = dict(zip(report.COLUMNS, report.format_row(rows[1])))
+    assert cells["floor ms"] == "-" and cells["img/s @folder"] == "-"
+    text = report.format_table(result)
+    assert "litert-benchmark" in text and "at batch 16" in text
+    markdown = report.render_markdown(result)
+    assert "| floor ms |" in markdown and "| 0.120 |" in markdown
 
 
 def test_write_plot_draws_one_point_per_model(tmp_path):
