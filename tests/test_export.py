@@ -220,3 +220,19 @@ def test_library_rejects_empty_plan():
 
     with pytest.raises(CatdogError, match="nothing to export"):
         plan_jobs(ExportConfig(dynamic=True, format="onnx"))
+
+
+def test_shipped_samples_script_writes_images_at_the_models_size(tmp_path):
+    from catdog.export.samples import shipped_spec, write_samples
+    from catdog.runtime.spec import ModelSpec
+    from conftest import write_class_folder
+
+    data = write_class_folder(tmp_path / "data", per_class=10)
+    spec = ModelSpec(image_size=(24, 32), labels=("cats", "dogs"))
+    sizes = write_samples(data, calibration_count=4, validation_per_class=1, val_fraction=0.2, out_dir=tmp_path / "out",
+                          spec=spec)
+    assert sizes["calibration_images"] == 4 and sizes["validation_images"] == 2
+    written = sorted((tmp_path / "out").rglob("*.jpg"))
+    assert len(written) == 6 and {Image.open(path).size for path in written} == {(32, 24)}
+    shipped = shipped_spec()  # the shipped card's contract sizes the shipped samples
+    assert (shipped.image_size, shipped.labels) == (CATDOG_SPEC.image_size, CATDOG_SPEC.labels)
