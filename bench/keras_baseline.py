@@ -162,7 +162,7 @@ def load_keras_baseline(path: Path, *, threads: int, spec: Optional[ModelSpec] =
     import keras
 
     if not Path(path).exists():
-        raise CatdogError(f"Keras baseline not found: {path} (pass --baseline MODEL.keras)")
+        raise CatdogError(f"Keras baseline not found: {path} (pass --baseline MODEL)")
     source = load_source(Path(path))
     # Tracing once per input shape gives static shapes, which is Keras at its best.
     compiled = tf.function(lambda inputs: source.call(inputs))

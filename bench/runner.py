@@ -106,12 +106,12 @@ def choose_baseline_path(config: BenchConfig, contestants: list[Contestant], not
         return distinct[0]
     shipped = keras_baseline_path()
     if not shipped.is_file():
-        notes.append(f"Keras baseline: none ({shipped} not found; pass --baseline MODEL.keras); no speed-ups.")
+        notes.append(f"Keras baseline: none ({shipped} not found; pass --baseline MODEL); no speed-ups.")
         return None
     named = sorted({source for source, _ in sources.values() if source})
     origin = f"the model they came from ({', '.join(named)}) was not found" if named else "they name no source model"
     notes.append(f"Warning: Keras baseline is the shipped {shipped.name}, a different model: {origin}; "
-                 "pass --baseline MODEL.keras to compare with the right one.")
+                 "pass --baseline MODEL to compare with the right one.")
     return shipped
 
 

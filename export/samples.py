@@ -34,7 +34,7 @@ def encode_jpeg(pixels) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    # 4:4:4 keeps the colour detail a 64x64 image still has; subsampling would blur it further.
+    # 4:4:4 keeps the colour detail a model-sized image still has; subsampling would blur it further.
     Image.fromarray(pixels, mode="RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
     return buffer.getvalue()
 

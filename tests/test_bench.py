@@ -387,6 +387,14 @@ def test_baseline_takes_the_source_head_from_the_files_it_was_exported_to(tmp_pa
                              source_output="logits", source_pixel_range=[0.0, 1.0], source_units=3)
     assert head_from_metadata(metadata, spec=FRUIT_SPEC) == Head("logits", (0.0, 1.0), 3)
     assert head_from_metadata({"schema": 1}, spec=FRUIT_SPEC) is None
+    saved_model = tmp_path / "saved_model"  # a SavedModel folder is found and hashed as export hashed it
+    (saved_model / "variables").mkdir(parents=True)
+    (saved_model / "saved_model.pb").write_bytes(b"graph")
+    (saved_model / "variables" / "variables.index").write_bytes(b"weights")
+    from catdog.bench.keras_baseline import find_source_model
+
+    folder_metadata = {"source_model": str(saved_model), "source_sha256": source_sha256(saved_model)}
+    assert find_source_model(folder_metadata, model_path=tmp_path / "m.onnx") == saved_model
     captured = {}
     monkeypatch.setattr(runner, "load_keras_baseline", lambda path, **options: captured.update(options) or "loaded")
     contestant = runner.Contestant(name="m.onnx", row={}, one=None, many=None, probabilities=None, spec=FRUIT_SPEC,
