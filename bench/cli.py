@@ -45,8 +45,8 @@ class ClickProgress:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("models", nargs=-1, metavar="[MODEL]...", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, show_default=True,
-              help="Keras model to compare against. Default: the model each file was exported from "
+@click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None, show_default=True,
+              help="Keras model to compare against (.keras, .h5 or a SavedModel folder). Default: the model each file was exported from "
                    "(its metadata's source_model, checked by SHA-256), else the shipped catdog.keras with a warning.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, show_default=True,
               help="Folder with one subfolder of images per label, for accuracy and agreement.")

@@ -78,7 +78,7 @@ def run_engine(model_path: Path, *, threads: int, batch: int) -> dict[str, Any]:
 
 
 def run_keras(model_path: Path, *, threads: int, batch: int) -> dict[str, Any]:
-    """Import TensorFlow, load the .keras model, and time the first predict and compiled call."""
+    """Import TensorFlow, load the Keras source (.keras, .h5, SavedModel), and time the first predict and compiled call."""
     from catdog.bench.keras_baseline import load_keras_baseline
 
     start = time.perf_counter()
@@ -88,13 +88,16 @@ def run_keras(model_path: Path, *, threads: int, batch: int) -> dict[str, Any]:
     baseline = load_keras_baseline(model_path, threads=threads)
     load_ms = time_since(start)
     calls = baseline.timing_calls(batch=batch)
+    predict = calls.get("predict")  # a SavedModel only TensorFlow could load has no model.predict
     start = time.perf_counter()
-    calls["predict"]["one"]()
-    predict_first_ms = time_since(start)
+    if predict is not None:
+        predict["one"]()
+    predict_first_ms = time_since(start) if predict is not None else None
     start = time.perf_counter()
     calls["compiled"]["one"]()
     compiled_first_ms = time_since(start)
-    calls["predict"]["batch"]()
+    if predict is not None:
+        predict["batch"]()
     calls["compiled"]["batch"]()
     return {"import_ms": import_ms, "load_ms": load_ms, "first_inference_ms": predict_first_ms,
             "compiled_first_inference_ms": compiled_first_ms}

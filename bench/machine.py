@@ -51,14 +51,3 @@ def idle_percent(seconds: float = 1.0) -> float:
     except (OSError, ValueError, IndexError):
         return float("nan")
     return round(100.0 * (idle_after - idle_before) / max(1, total_after - total_before), 1)
-
-KERAS_SCRIPT = """
-import sys
-import numpy as np
-import tensorflow as tf
-from PIL import Image
-model = tf.keras.models.load_model(sys.argv[1], compile=False)
-image = Image.open(sys.argv[2]).convert("RGB").resize((64, 64), Image.BILINEAR)
-probability = float(model.predict(np.asarray(image, np.float32)[None], verbose=0)[0, 0])
-print("dog" if probability >= 0.5 else "cat", probability)
-"""

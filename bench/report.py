@@ -10,8 +10,8 @@ from catdog.bench.config import BenchConfig
 from catdog.bench.runner import BenchResult, Progress
 from catdog.errors import CatdogError, MissingExtraError
 
-COLUMNS = ("model", "format", "precision", "size", "load ms", "first ms", "mean ms", "p50 ms", "p90 ms",
-           "p99 ms", "img/s", "peak RSS", "vs predict", "vs compiled", "accuracy", "agreement")
+COLUMNS = ("model", "format", "precision", "size", "load ms", "first ms", "mean ms", "p50 ms", "floor ms", "p90 ms",
+           "p99 ms", "img/s", "img/s @folder", "peak RSS", "vs predict", "vs compiled", "accuracy", "agreement")
 RIGHT_ALIGNED_FROM = 3  # text columns first, numbers after
 
 
@@ -47,15 +47,22 @@ def format_fraction(value: Optional[float]) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def format_count(value: Optional[float]) -> str:
+    """A rate such as images per second, rounded to a whole number; '-' when missing."""
+    return "-" if value is None else f"{value:.0f}"
+
+
 def format_row(row: dict[str, Any]) -> list[str]:
     """Turn one row into the strings of COLUMNS."""
     latency = row.get("latency_ms") or {}
     speedup = row.get("speedup_vs_keras") or {}
-    throughput = row.get("throughput_ips")
     return [row["model"], row["format"], row["precision"], format_bytes(row.get("size_bytes")),
             format_milliseconds(row.get("load_ms")), format_milliseconds(row.get("first_inference_ms")),
-            *(format_milliseconds(latency.get(key)) for key in ("mean", "p50", "p90", "p99")),
-            "-" if throughput is None else f"{throughput:.0f}", format_bytes(row.get("peak_rss_bytes")),
+            *(format_milliseconds(latency.get(key)) for key in ("mean", "p50")),
+            format_milliseconds(row.get("engine_floor_ms")),
+            *(format_milliseconds(latency.get(key)) for key in ("p90", "p99")),
+            format_count(row.get("throughput_ips")), format_count(row.get("folder_throughput_ips")),
+            format_bytes(row.get("peak_rss_bytes")),
             format_ratio(speedup.get("predict")), format_ratio(speedup.get("compiled")),
             format_fraction(row.get("accuracy")), format_fraction(row.get("agreement"))]
 
@@ -80,11 +87,14 @@ def build_header_lines(result: BenchResult) -> list[str]:
     runs = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     batch = next((row.get("batch") for row in result.rows if row.get("batch")), None)
     images = next((row.get("images") for row in result.rows if row.get("images")), None)
+    folder_batch = next((row.get("folder_batch") for row in result.rows if row.get("folder_batch")), "-")
     lines = [f"CPU: {machine['cpu']} ({machine['cores']} cores, load average {machine.get('load_average')} "
              f"at start); {machine['threads']} inference thread(s); Python {machine['python']}, NumPy {machine['numpy']}, catdog {machine['catdog']}",
              f"Engines: {list_engine_versions(result)}",
              f"Latency: ms per call at batch 1, {runs} runs per model, models interleaved in round-robin chunks; "
              f"img/s at batch {batch}; speed-ups are Keras p50 / model p50",
+             f"floor ms: litert-benchmark's median on the same file and threads (TFLite only); "
+             f"img/s @folder: exported models at batch {folder_batch}, the batch catdog-run uses for folders",
              f"Peak RSS: VmHWM of a fresh child process per model (import, load, run); "
              f"a bare child (Python, NumPy, Pillow, catdog) peaks at {format_bytes(machine.get('bare_child_rss_bytes'))}"]
     if images:

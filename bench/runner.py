@@ -13,11 +13,12 @@ from catdog.bench.accuracy import (compute_accuracy, compute_agreement, list_lab
                                    match_classes, predict_in_batches)
 from catdog.bench.coldstart import measure_cold_start
 from catdog.bench.config import BenchConfig
-from catdog.bench.keras_baseline import (KerasBaseline, describe_source, file_sha256, find_source_model,
+from catdog.bench.keras_baseline import (KerasBaseline, describe_source, find_source_model, head_from_metadata,
                                          load_keras_baseline)
 from catdog.bench.machine import describe_machine
 from catdog.bench.timing import run_interleaved, summarize
 from catdog.errors import CatdogError, MissingExtraError
+from catdog.export.loaders import source_sha256
 from catdog.runtime.spec import ModelSpec
 
 KERAS_WAYS = ("predict", "compiled")
@@ -89,10 +90,10 @@ def choose_baseline_path(config: BenchConfig, contestants: list[Contestant], not
     sources = {contestant.name: describe_source(contestant.metadata) for contestant in contestants}
     if config.baseline:
         path = Path(config.baseline)
-        if not path.is_file():
+        if not path.exists():
             raise CatdogError(f"--baseline not found: {path}")
         hashes = {sha256 for _, sha256 in sources.values() if sha256}
-        if hashes and file_sha256(path) not in hashes:
+        if hashes and source_sha256(path) not in hashes:
             notes.append(f"Note: --baseline {path.name} is not the Keras model the files were exported from "
                          "(its SHA-256 differs from their source_sha256).")
         return path
@@ -105,22 +106,38 @@ def choose_baseline_path(config: BenchConfig, contestants: list[Contestant], not
         return distinct[0]
     shipped = keras_baseline_path()
     if not shipped.is_file():
-        notes.append(f"Keras baseline: none ({shipped} not found; pass --baseline MODEL.keras); no speed-ups.")
+        notes.append(f"Keras baseline: none ({shipped} not found; pass --baseline MODEL); no speed-ups.")
         return None
     named = sorted({source for source, _ in sources.values() if source})
     origin = f"the model they came from ({', '.join(named)}) was not found" if named else "they name no source model"
     notes.append(f"Warning: Keras baseline is the shipped {shipped.name}, a different model: {origin}; "
-                 "pass --baseline MODEL.keras to compare with the right one.")
+                 "pass --baseline MODEL to compare with the right one.")
     return shipped
 
 
-def load_baseline(path: Optional[Path], *, config: BenchConfig, notes: list[str]) -> Optional[KerasBaseline]:
-    """Load the Keras baseline at `path`, or add a one-line note saying why there is none."""
+def load_baseline(path: Optional[Path], *, config: BenchConfig, contestants: list[Contestant],
+                  notes: list[str]) -> Optional[KerasBaseline]:
+    """Load the Keras baseline at `path`, or add a one-line note saying why there is none.
+
+    When `path` is the source the files record (same SHA-256), the baseline takes their spec
+    (image size, labels) and the source's pixel range and head from their metadata, so it is
+    fed and read exactly as export verification fed and read it.
+    """
     if path is None:
         return None
+    digest = source_sha256(path)
+    spec, head = None, None
+    for contestant in contestants:
+        if contestant.metadata.get("source_sha256") == digest:
+            head = head_from_metadata(contestant.metadata, spec=contestant.spec)
+            spec = contestant.spec if head is not None else None
+            if head is not None:
+                break
     try:
-        return load_keras_baseline(path, threads=config.threads)
-    except MissingExtraError as error:
+        return load_keras_baseline(path, threads=config.threads, spec=spec, head=head)
+    except (CatdogError, ValueError) as error:  # no TensorFlow, an unreadable model, an input size it cannot tell
+        if config.baseline and not isinstance(error, MissingExtraError):
+            raise CatdogError(f"--baseline {path}: {error}") from None
         notes.append(f"Keras baseline: skipped, {error}; no speed-ups.")
         return None
 
@@ -144,11 +161,13 @@ def open_contestant(model_path: Path, *, config: BenchConfig) -> Contestant:
 def build_keras_contestants(baseline: KerasBaseline, *, config: BenchConfig) -> list[Contestant]:
     """Build the two Keras rows: `model.predict` and the compiled `tf.function` call."""
     calls = baseline.timing_calls(batch=config.batch)
+    path = baseline.path
+    size = sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) if path.is_dir() else path.stat().st_size
     contestants = []
-    for way in KERAS_WAYS:
+    for way in (way for way in KERAS_WAYS if way in calls):
         name = f"{baseline.path.name} ({way})"
         row = {"model": name, "path": str(baseline.path), "format": "keras", "precision": "fp32",
-               "size_bytes": baseline.path.stat().st_size,
+               "size_bytes": size,
                "engine": {"engine": f"keras {way}", **baseline.versions, "threads": config.threads}}
         contestants.append(Contestant(name=name, row=row, one=calls[way]["one"], many=calls[way]["batch"],
                                       probabilities=partial(baseline.probabilities, batch=config.batch),
@@ -198,6 +217,18 @@ def time_contestants(contestants: list[Contestant], *, config: BenchConfig, prog
     return interrupted
 
 
+def add_floors_and_folder_throughput(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> None:
+    """Add the engine's own floor (litert-benchmark's median, TFLite rows only) and the throughput at
+    the batch size `catdog-run` uses for folders (exported rows only); see `catdog.bench.floor`."""
+    from catdog.bench.floor import add_engine_floors, add_folder_throughput, folder_batch_size
+
+    progress.stage("engine floor: litert-benchmark on each .tflite file")
+    add_engine_floors([contestant.row for contestant in contestants], threads=config.threads,
+                      runs=config.runs if config.runs is not None else 2000)
+    progress.stage(f"throughput at the folder batch size ({folder_batch_size()})")
+    add_folder_throughput(contestants, min_seconds=config.batch_seconds)
+
+
 def check_data_classes(contestants: list[Contestant], *, config: BenchConfig) -> None:
     """Refuse, before any timing, a --data folder whose classes no model's labels can match."""
     _, _, class_names = list_labelled_images(config.data)
@@ -245,7 +276,8 @@ def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -
     progress.stage("loading models")
     engines = [open_contestant(path, config=config) for path in models]
     notes += [f"Warning: {contestant.spec_warning}" for contestant in engines if contestant.spec_warning]
-    baseline = load_baseline(choose_baseline_path(config, engines, notes), config=config, notes=notes)
+    baseline = load_baseline(choose_baseline_path(config, engines, notes), config=config, contestants=engines,
+                             notes=notes)
     contestants = list(engines)
     if baseline is not None:
         contestants += build_keras_contestants(baseline, config=config)
@@ -256,6 +288,8 @@ def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -
     machine["bare_child_rss_bytes"] = measure_cold_start("bare", threads=config.threads,
                                                          batch=config.batch)["peak_rss_bytes"]
     interrupted = time_contestants(contestants, config=config, progress=progress)
+    if not interrupted:
+        add_floors_and_folder_throughput(contestants, config=config, progress=progress)
     if interrupted:
         notes.append("Interrupted: timing stopped early; the rows show the runs collected so far.")
     elif config.data is not None:

@@ -2,7 +2,8 @@
 
 * calibration: `--calib DIR` (any images), else the training split of the data folder a
   catdog training card names (when it exists here), else, for the shipped model only, the
-  training-split samples shipped in the package. A user's own model gets no cat photos.
+  training-split samples shipped in the package. A user's own model never gets the shipped
+  model's photos.
 * validation: `--val DIR` (class folders, sorted names = label order), else the card's
   validation split, else, for the shipped model only, the shipped validation samples; else
   None, and int8 files are checked by agreement on the calibration images instead.

@@ -7,7 +7,8 @@
 * int8: the fp32 graph, pre-processed (`quant_pre_process`: shape inference and graph
   optimization), then statically quantized in QDQ format with per-channel int8 weights and
   uint8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
-  float32, so callers feed raw pixels as floats.
+  float32, so callers feed raw pixels as floats. The head (last dense layer to the output)
+  stays float, so probabilities are not clipped to the range calibration saw (`find_head_nodes`).
 * fp16 and dynamic are TFLite-only: onnxruntime's CPU kernels gain nothing from fp16
   weights, and dynamic quantization of convolutions (ConvInteger) is slower than fp32 there.
 """
@@ -89,9 +90,49 @@ def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
         skip_symbolic = importlib.util.find_spec("sympy") is None
         with captured_native_output():
             quant_pre_process(str(fp32_path), str(prepared_path), skip_symbolic_shape=skip_symbolic)
+        prepared = onnx.load(prepared_path)
+        head_nodes = find_head_nodes(prepared.graph)
+        onnx.save(prepared, prepared_path)  # with the node names find_head_nodes gave unnamed nodes
+        with captured_native_output():
             quantize_static(str(prepared_path), str(int8_path), reader, quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=head_nodes)
         return onnx.load(int8_path)
+
+
+# Ops that can sit between the last dense layer and the output: the head (sigmoid, [1 - p, p],
+# softmax, logits arithmetic) and reshapes.
+HEAD_OPS = {"Sigmoid", "Softmax", "Sub", "Concat", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
+            "Mul", "Add", "Div", "Exp", "Neg", "ReduceSum", "ReduceMax", "Cast", "Transpose"}
+DENSE_OPS = {"MatMul", "Gemm"}
+
+
+def find_head_nodes(graph) -> list[str]:
+    """Names of the nodes from the last dense layer (MatMul/Gemm, inclusive) to the graph's output.
+
+    These stay float32 in the int8 ONNX file. Quantized, their outputs would be clipped to the
+    range calibration saw: a uint8 sigmoid calibrated on [0.01, 0.99] can never say more than
+    0.99, however sure the model is, and the logit before it is clipped the same way. In float
+    they cost one (1, C) x (C, K) product and a few element-wise ops per image. Walks back from
+    the output through HEAD_OPS and stops at a dense op or any other op (a conv, a pool).
+    Unnamed nodes get a name here, because quantize_static excludes nodes by name.
+    """
+    producers = {}
+    for index, node in enumerate(graph.node):
+        if not node.name:
+            node.name = f"catdog_head_candidate_{index}"
+        for output in node.output:
+            producers[output] = node
+    names, pending, seen = [], [graph.output[0].name], set()
+    while pending:
+        node = producers.get(pending.pop())
+        if node is None or node.name in seen or node.op_type not in HEAD_OPS | DENSE_OPS:
+            continue
+        seen.add(node.name)
+        names.append(node.name)
+        if node.op_type not in DENSE_OPS:
+            pending.extend(node.input)
+    return names
 
 
 def describe_onnx_tensors(model_bytes: bytes) -> dict[str, dict]:

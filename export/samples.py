@@ -1,8 +1,9 @@
 """The calibration and validation images shipped inside the package, and the script that makes them.
 
 `catdog-export` must work on a fresh install with no dataset at hand, so the package carries
-a few hundred 64x64 JPEGs: `samples/calibration/` from the training split (for int8
-calibration) and `samples/validation/{cats,dogs}/` from the validation split (for checking
+a few hundred JPEGs already at the shipped model's input size (its training card's ModelSpec:
+size and resize method): `samples/calibration/` from the training split (for int8
+calibration) and `samples/validation/<class>/` from the validation split (for checking
 exported models). Both come from the same stable split training uses, so calibration never
 sees a validation image. Regenerate them with
 
@@ -20,6 +21,7 @@ import click
 
 from catdog.errors import CatdogError, exit_on_error
 from catdog.runtime.preprocess import load_image
+from catdog.runtime.spec import ModelSpec, read_card_spec
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 CALIBRATION_DIR = SAMPLES_DIR / "calibration"
@@ -28,19 +30,35 @@ JPEG_QUALITY = 90
 
 
 def encode_jpeg(pixels) -> bytes:
-    """Encode a (64, 64, 3) uint8 array as a small JPEG without chroma subsampling artefacts."""
+    """Encode an (H, W, 3) uint8 array as a small JPEG without chroma subsampling artefacts."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    # 4:4:4 keeps the colour detail a 64x64 image still has; subsampling would blur it further.
+    # 4:4:4 keeps the colour detail a model-sized image still has; subsampling would blur it further.
     Image.fromarray(pixels, mode="RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
     return buffer.getvalue()
 
 
+def shipped_spec() -> ModelSpec:
+    """The shipped Keras model's ModelSpec, from its training card; CatdogError without one."""
+    from catdog.export.loaders import default_model_path
+
+    spec = read_card_spec(default_model_path())
+    if spec is None:
+        raise CatdogError(f"no training card beside {default_model_path()}: the samples' image size comes from it")
+    return spec
+
+
 def write_samples(data_dir: Path, *, calibration_count: int = 256, validation_per_class: int = 250,
-                  val_fraction: float = 0.1, seed: int = 0, out_dir: Path = SAMPLES_DIR) -> dict[str, int]:
-    """Write preprocessed 64x64 calibration and validation JPEGs under `out_dir`; return their sizes."""
+                  val_fraction: float = 0.1, seed: int = 0, out_dir: Path = SAMPLES_DIR,
+                  spec: ModelSpec | None = None) -> dict[str, int]:
+    """Write calibration and validation JPEGs, preprocessed for `spec`, under `out_dir`; return their sizes.
+
+    `spec` (image size, resize method) defaults to the shipped model's (`shipped_spec`).
+    """
     from catdog.train.data import list_labelled_files, split_files
+
+    spec = spec or shipped_spec()
 
     files = list_labelled_files(Path(data_dir))
     training, validation = split_files(files, val_fraction=val_fraction)
@@ -50,14 +68,14 @@ def write_samples(data_dir: Path, *, calibration_count: int = 256, validation_pe
         if folder.exists():
             shutil.rmtree(folder)
     calibration_dir.mkdir(parents=True)
-    # Draw calibration images evenly from both classes so the activation ranges see cats and dogs.
+    # Draw calibration images evenly from every class so the activation ranges see each of them.
     picked = []
     for label in sorted(set(training.labels)):
         members = [path for path, value in zip(training.paths, training.labels) if value == label]
-        picked.extend(generator.sample(members, min(len(members), calibration_count // 2)))
+        picked.extend(generator.sample(members, min(len(members), calibration_count // len(set(training.labels)))))
     sizes = {"calibration_bytes": 0, "validation_bytes": 0, "calibration_images": 0, "validation_images": 0}
     for index, path in enumerate(sorted(picked)):
-        data = encode_jpeg(load_image(path))
+        data = encode_jpeg(load_image(path, spec=spec))
         (calibration_dir / f"{index:04d}_{path.stem}.jpg").write_bytes(data)
         sizes["calibration_bytes"] += len(data)
         sizes["calibration_images"] += 1
@@ -66,7 +84,7 @@ def write_samples(data_dir: Path, *, calibration_count: int = 256, validation_pe
         class_dir = validation_dir / class_name
         class_dir.mkdir(parents=True)
         for path in sorted(generator.sample(members, min(len(members), validation_per_class))):
-            data = encode_jpeg(load_image(path))
+            data = encode_jpeg(load_image(path, spec=spec))
             (class_dir / f"{path.stem}.jpg").write_bytes(data)
             sizes["validation_bytes"] += len(data)
             sizes["validation_images"] += 1

@@ -8,8 +8,8 @@ same parameter-free head (`catdog.export.heads.reference_probabilities`). The ch
 
 * fp32: labels agree with the source model on >= 99.5% of images and max |dp| <= 1e-3 (over
   all K columns).
-* fp16: float16 weights round each weight by up to 2**-11 relative, which moved P(dog) by up
-  to 1.5e-3 for the shipped model, so 1e-3 is too tight; >= 99.5% agreement, max |dp| <= 1e-2.
+* fp16: float16 weights round each weight by up to 2**-11 relative, which moved the shipped model's
+  probabilities by up to 1.5e-3, so 1e-3 is too tight; >= 99.5% agreement, max |dp| <= 1e-2.
 * int8 and dynamic, with labelled validation images: accuracy within `--max-drop` percentage
   points (default 1.0) of the source model's on the same images.
 * int8 and dynamic, without labelled images (a user's model with no --val): agreement with the

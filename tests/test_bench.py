@@ -77,7 +77,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def no_tensorflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A baseline file that exists, with a loader that behaves as if TensorFlow were missing."""
-    def missing(path, *, threads):
+    def missing(path, *, threads, **options):
         raise MissingExtraError("TensorFlow is not installed (simulated): pip install 'catdog[train]'")
 
     monkeypatch.setattr(runner, "load_keras_baseline", missing)
@@ -157,6 +157,8 @@ def test_end_to_end_json_markdown_and_no_tensorflow_line(tiny_model, no_tensorfl
     assert set(row["latency_ms"]) == {"mean", "p50", "p90", "p99"}
     assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p90"] <= row["latency_ms"]["p99"]
     assert row["runs"] == 20 and row["throughput_ips"] > 0
+    assert row["engine_floor_ms"] is None  # ONNX: no engine tool to compare with
+    assert row["folder_batch"] >= 1 and row["folder_throughput_ips"] > 0
     assert row["accuracy"] == pytest.approx(1.0)
     assert row["agreement"] is None and row["speedup_vs_keras"] == {"predict": None, "compiled": None}
     assert row["peak_rss_bytes"] > row["machine"]["bare_child_rss_bytes"] > 0
@@ -171,6 +173,28 @@ def test_plot_needs_data_and_says_how_to_get_matplotlib(tiny_model, monkeypatch,
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
     with pytest.raises(MissingExtraError, match=r"catdog\[train\]"):
         report.import_pyplot()
+
+
+def test_table_shows_the_engine_floor_beside_p50_and_folder_batch_throughput():
+    machine = {"cpu": "test CPU", "cores": 2, "threads": 1, "python": "3.11", "numpy": "2", "catdog": "0.1"}
+    rows = [{"model": "m.tflite", "format": "tflite", "precision": "int8", "latency_ms": {"mean": 0.3, "p50": 0.25,
+             "p90": 0.4, "p99": 0.5}, "engine_floor_ms": 0.12, "throughput_ips": 4100.4, "batch": 32,
+             "folder_batch": 16, "folder_throughput_ips": 3550.6},
+            {"model": "m.onnx", "format": "onnx", "precision": "fp32", "latency_ms": {"p50": 0.5},
+             "engine_floor_ms": None, "folder_throughput_ips": None}]
+    result = runner.BenchResult(rows=rows, machine=machine)
+    header, rule, tflite, onnx = report.format_table(result).split("\n\n")[1].splitlines()
+    columns = header.split()
+    assert columns.index("floor") == columns.index("p50") + 2  # "p50 ms", then "floor ms"
+    assert "@folder" in header
+    cells = dict(zip(report.COLUMNS, report.format_row(rows[0])))
+    assert (cells["p50 ms"], cells["floor ms"], cells["img/s"], cells["img/s @folder"]) == ("0.250", "0.120", "4100", "3551")
+    cells = dict(zip(report.COLUMNS, report.format_row(rows[1])))
+    assert cells["floor ms"] == "-" and cells["img/s @folder"] == "-"
+    text = report.format_table(result)
+    assert "litert-benchmark" in text and "at batch 16" in text
+    markdown = report.render_markdown(result)
+    assert "| floor ms |" in markdown and "| 0.120 |" in markdown
 
 
 def test_write_plot_draws_one_point_per_model(tmp_path):
@@ -206,6 +230,7 @@ def test_keras_baseline_rows_and_speedups(tiny_model, monkeypatch, tmp_path):
 
 # --- K classes, and the baseline each file names -------------------------------------------------------
 
+from catdog.runtime.spec import ModelSpec  # noqa: E402
 from test_runtime import FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata  # noqa: E402
 
 
@@ -252,17 +277,17 @@ class FakeKeras:
 
 
 def test_k_class_bench_finds_its_baseline_from_metadata_and_reports_agreement(tmp_path, monkeypatch):
-    from catdog.bench.keras_baseline import file_sha256
+    from catdog.export.loaders import source_sha256
     from catdog.runtime.engine import open_engine
 
     source = tmp_path / "runs" / "fruit.keras"
     source.parent.mkdir()
     source.write_bytes(b"the Keras model the file came from")
-    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=file_sha256(source))
+    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=source_sha256(source))
     model = build_softmax_onnx(tmp_path / "fruit.onnx", metadata=metadata)
     loaded = []
 
-    def load(path, *, threads):
+    def load(path, *, threads, **options):
         loaded.append(Path(path))
         return FakeKeras(Path(path), open_engine(model))
 
@@ -279,14 +304,15 @@ def test_k_class_bench_finds_its_baseline_from_metadata_and_reports_agreement(tm
 
 
 def test_baseline_lookup_order_metadata_then_flag_then_shipped(tmp_path):
-    from catdog.bench.keras_baseline import file_sha256, find_source_model
+    from catdog.bench.keras_baseline import find_source_model
+    from catdog.export.loaders import source_sha256
     from catdog.runtime.models import keras_baseline_path
 
     source = tmp_path / "model.keras"
     source.write_bytes(b"weights")
     exported = tmp_path / "out" / "model_int8.onnx"
     exported.parent.mkdir()
-    digest = file_sha256(source)
+    digest = source_sha256(source)
     assert find_source_model({"source_model": str(source), "source_sha256": digest}, model_path=exported) == source
     # A relative path the user gave at export time is also tried beside the exported file.
     (exported.parent / "model.keras").write_bytes(b"weights")
@@ -345,3 +371,64 @@ def test_empty_accuracy_columns_point_at_data_and_plot_points_name_model_and_pre
     rows.append({**rows[0], "model": "b.tflite", "precision": "fp32", "latency_ms": {"p50": 1.0}})
     report.write_plot(result, tmp_path / "plot.png")
     assert labels == ["a.onnx (int8): 0.2 ms", "b.tflite (fp32): 1 ms"]
+
+
+# --- the baseline is fed and read as its exported files record ------------------------------------------
+
+
+def test_baseline_takes_the_source_head_from_the_files_it_was_exported_to(tmp_path, monkeypatch):
+    from catdog.bench.keras_baseline import head_from_metadata
+    from catdog.export.heads import Head
+    from catdog.export.loaders import source_sha256
+
+    source = tmp_path / "notebook.h5"
+    source.write_bytes(b"a notebook model")
+    metadata = spec_metadata(FRUIT_SPEC, source_model=str(source), source_sha256=source_sha256(source),
+                             source_output="logits", source_pixel_range=[0.0, 1.0], source_units=3)
+    assert head_from_metadata(metadata, spec=FRUIT_SPEC) == Head("logits", (0.0, 1.0), 3)
+    assert head_from_metadata({"schema": 1}, spec=FRUIT_SPEC) is None
+    saved_model = tmp_path / "saved_model"  # a SavedModel folder is found and hashed as export hashed it
+    (saved_model / "variables").mkdir(parents=True)
+    (saved_model / "saved_model.pb").write_bytes(b"graph")
+    (saved_model / "variables" / "variables.index").write_bytes(b"weights")
+    from catdog.bench.keras_baseline import find_source_model
+
+    folder_metadata = {"source_model": str(saved_model), "source_sha256": source_sha256(saved_model)}
+    assert find_source_model(folder_metadata, model_path=tmp_path / "m.onnx") == saved_model
+    captured = {}
+    monkeypatch.setattr(runner, "load_keras_baseline", lambda path, **options: captured.update(options) or "loaded")
+    contestant = runner.Contestant(name="m.onnx", row={}, one=None, many=None, probabilities=None, spec=FRUIT_SPEC,
+                                   metadata=metadata)
+    notes: list[str] = []
+    assert runner.load_baseline(source, config=runner.BenchConfig(), contestants=[contestant], notes=notes) == "loaded"
+    assert captured["head"] == Head("logits", (0.0, 1.0), 3) and captured["spec"] == FRUIT_SPEC and notes == []
+    # Another model than the files' source gets neither: its own card or tensors decide.
+    other = tmp_path / "other.keras"
+    other.write_bytes(b"another model")
+    runner.load_baseline(other, config=runner.BenchConfig(), contestants=[contestant], notes=notes)
+    assert captured["head"] is None and captured["spec"] is None
+
+
+@pytest.mark.tf
+def test_notebook_baseline_scales_pixels_and_applies_its_head(tmp_path):
+    """A 0..1 model with one logit: the baseline must scale pixels and turn the logit into [1 - p, p]."""
+    import keras
+
+    from catdog.bench.keras_baseline import load_keras_baseline
+    from catdog.export.heads import Head
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant([[-4.0], [0.0], [4.0]]),
+                               bias_initializer="zeros")(pooled)
+    path = tmp_path / "notebook.keras"
+    keras.Model(inputs, logit).save(path)
+    spec = ModelSpec(image_size=(8, 8), labels=("cat", "dog"), output="softmax")
+    baseline = load_keras_baseline(path, threads=1, spec=spec, head=Head("logits", (0.0, 1.0), 1))
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    images[0, ..., 0] = 255  # red: logit -4
+    images[1, ..., 2] = 204  # 80% blue: logit 3.2
+    logits = np.array([-4.0, 3.2])
+    dog = 1.0 / (1.0 + np.exp(-logits))
+    np.testing.assert_allclose(baseline.probabilities(images, batch=2), np.stack([1 - dog, dog], axis=1), atol=1e-5)
+    assert set(baseline.timing_calls(batch=2)) == {"predict", "compiled"}

@@ -220,3 +220,60 @@ def test_library_rejects_empty_plan():
 
     with pytest.raises(CatdogError, match="nothing to export"):
         plan_jobs(ExportConfig(dynamic=True, format="onnx"))
+
+
+def test_shipped_samples_script_writes_images_at_the_models_size(tmp_path):
+    from catdog.export.samples import shipped_spec, write_samples
+    from catdog.runtime.spec import ModelSpec
+    from conftest import write_class_folder
+
+    data = write_class_folder(tmp_path / "data", per_class=10)
+    spec = ModelSpec(image_size=(24, 32), labels=("cats", "dogs"))
+    sizes = write_samples(data, calibration_count=4, validation_per_class=1, val_fraction=0.2, out_dir=tmp_path / "out",
+                          spec=spec)
+    assert sizes["calibration_images"] == 4 and sizes["validation_images"] == 2
+    written = sorted((tmp_path / "out").rglob("*.jpg"))
+    assert len(written) == 6 and {Image.open(path).size for path in written} == {(32, 24)}
+    shipped = shipped_spec()  # the shipped card's contract sizes the shipped samples
+    assert (shipped.image_size, shipped.labels) == (CATDOG_SPEC.image_size, CATDOG_SPEC.labels)
+
+
+def test_int8_onnx_keeps_the_head_float_so_probabilities_are_not_clipped_to_calibration(tmp_path):
+    """Calibrated on unsure images, a quantized sigmoid could never say more than their largest P."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime.quantization")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from catdog.export.onnx_export import find_head_nodes, quantize_onnx_int8
+    from catdog.runtime.engine import open_engine
+
+    slope = 0.05  # logit per unit of mean(blue) - mean(red)
+    # A quantized body (an identity 1x1 conv), then the head: mean colour -> dense -> sigmoid -> [1 - p, p].
+    nodes = [helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "kernel"], ["features"], name="body"),
+             helper.make_node("ReduceMean", ["features"], ["means"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["means", "weights"], ["logit"], name="dense"),
+             helper.make_node("Sigmoid", ["logit"], ["dog"], name="sigmoid"),
+             helper.make_node("Sub", ["one", "dog"], ["cat"], name="one_minus"),
+             helper.make_node("Concat", ["cat", "dog"], ["probabilities"], axis=1, name="concat")]
+    initializers = [numpy_helper.from_array(np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1), "kernel"),
+                    numpy_helper.from_array(np.array([[-slope], [0.0], [slope]], np.float32), "weights"),
+                    numpy_helper.from_array(np.ones((1, 1), np.float32), "one")]
+    graph = helper.make_graph(nodes, "head", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 8, 8, 3])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+                              initializer=initializers)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    fp32.ir_version = 8
+    assert sorted(find_head_nodes(fp32.graph)) == ["concat", "dense", "one_minus", "sigmoid"]
+    # Grey photos of every brightness with a slight tint: P(dog) stays within about 0.12..0.88.
+    rng = np.random.default_rng(0)
+    grey = rng.uniform(0, 215, size=(200, 1, 1, 1)) + rng.uniform(0, 40, size=(200, 1, 1, 3))
+    calibration = np.broadcast_to(grey, (200, 8, 8, 3)).astype(np.uint8)
+    int8 = quantize_onnx_int8(fp32, calibration_images=calibration)
+    assert "QuantizeLinear" in {node.op_type for node in int8.graph.node}  # the body is quantized
+    onnx.save(int8, tmp_path / "int8.onnx")
+    engine = open_engine(tmp_path / "int8.onnx")
+    blue_then_red = np.zeros((2, 8, 8, 3), np.uint8)
+    blue_then_red[0, ..., 2], blue_then_red[1, ..., 0] = 255, 255
+    probabilities = engine.predict(blue_then_red)
+    assert probabilities[0, 1] > 0.999 and probabilities[1, 0] > 0.999  # fp32 says 0.999997 for both

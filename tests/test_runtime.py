@@ -294,6 +294,44 @@ def test_shipped_int8_tflite_runs_on_litert_without_tensorflow():
     np.testing.assert_allclose(together, alone, atol=1e-6)  # batching must not change answers
 
 
+def foreign_tflite(tmp_path: Path, *, labels: list[str] | None = None) -> Path:
+    """The shipped int8 .tflite with catdog's own metadata entry renamed away, so only the standard
+    TFLite Metadata (and its label file, replaced by `labels` when given) names the classes."""
+    import io
+    import zipfile
+
+    from catdog.export.tflite_metadata import attach_associated_files
+    from catdog.runtime.metadata import LABEL_FILE_NAME
+
+    data = models.shipped_model_path("catdog_int8.tflite").read_bytes()
+    entry_name = b"\x06\x00\x00\x00catdog\x00"  # the flatbuffer string naming the "catdog" entry
+    assert data.count(entry_name) == 1
+    data = data.replace(entry_name, b"\x06\x00\x00\x00vendor\x00")
+    if labels is not None:
+        start = zipfile.ZipFile(io.BytesIO(data)).infolist()[0].header_offset  # where the label archive begins
+        data = attach_associated_files(data[:start], {LABEL_FILE_NAME: "\n".join(labels).encode("utf-8")})
+    path = tmp_path / "foreign.tflite"
+    path.write_bytes(data)
+    return path
+
+
+def test_foreign_tflite_takes_its_labels_from_standard_tflite_metadata(tmp_path):
+    if not models.litert_available():
+        pytest.skip("no TFLite interpreter installed")
+    engine = open_engine(foreign_tflite(tmp_path))
+    assert engine.metadata == {}
+    assert engine.labels == ("cat", "dog") and engine.spec_warning is None
+    assert engine.predict(np.zeros((1, 64, 64, 3), np.uint8)).shape == (1, 2)
+
+
+def test_foreign_tflite_with_the_wrong_number_of_standard_labels_falls_back_to_class_names(tmp_path):
+    if not models.litert_available():
+        pytest.skip("no TFLite interpreter installed")
+    engine = open_engine(foreign_tflite(tmp_path, labels=["cat", "dog", "bird"]))
+    assert engine.labels == ("class_0", "class_1")
+    assert "no catdog metadata" in engine.spec_warning
+
+
 def test_classifying_never_imports_tensorflow(onnx_model, tmp_path):
     image = tmp_path / "one.png"
     Image.new("RGB", (30, 20), (0, 0, 255)).save(image)

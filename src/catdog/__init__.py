@@ -1,4 +1,4 @@
-"""catdog: train, quantize and run a tiny cats-vs-dogs CNN on the edge.
+"""catdog: train, quantize and run small Keras image classifiers on the edge (shipped default: cats vs dogs).
 
 The subpackages are `catdog.train` and `catdog.export` (which need the `[train]` extra),
 `catdog.runtime` (numpy, pillow and an inference engine only) and `catdog.bench`.
