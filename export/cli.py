@@ -37,6 +37,9 @@ DEFAULTS = ExportConfig()
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out, help="Output folder.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=DEFAULTS.max_drop,
               help="Largest accuracy drop vs the source model, in percentage points, an int8 or dynamic file may show.")
+@click.option("--tta", type=click.Choice(["none", "flip"]), default=DEFAULTS.tta,
+              help="Test-time augmentation folded into the exported graph: flip averages each image with its "
+                   "mirror image (twice the compute). Files get a _flip suffix.")
 @click.option("--force", is_flag=True, help="Replace files in --out exported from a different source model.")
 @click.option("--verbose", is_flag=True, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(verbose: bool, **options) -> None:

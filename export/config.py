@@ -30,6 +30,7 @@ class ExportConfig:
     output: Optional[str] = None  # "logits" or "probabilities"; None: read from the model
     image_size: Optional[str] = None  # "N" or "HxW", only for models without a fixed input size
     force: bool = False  # replace files exported from a different source model
+    tta: str = "none"  # "flip": fold the mean of each image and its mirror into the exported graph
 
     def precisions(self) -> tuple[str, ...]:
         """The requested precisions in a fixed order; fp32 when no precision flag is given."""

@@ -13,8 +13,11 @@ model's call in a `tf.function` that both converters trace:
   - "logits": K > 1 logits go through softmax; a single logit through the logistic
     function and then [1 - p, p].
 
-`reference_probabilities` applies the same head in NumPy to the source model's own outputs,
-so verification compares each file with the untouched source model.
+With `tta="flip"`, the exported graph also classifies each image's mirror image (flipped
+left to right) in the same batch and returns the mean of the two probability rows, so every
+runtime gets flip test-time augmentation at twice the compute. `reference_probabilities`
+applies the same head in NumPy to the source model's own outputs (and `mirror_images` gives the
+mirrors), so verification compares each file with the untouched source model.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 SOURCE_OUTPUTS = ("sigmoid", "softmax", "logits")
 PIXEL_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
+TEST_TIME_AUGMENTATIONS = ("none", "flip")
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 
@@ -56,7 +60,8 @@ class Head:
         return (high - low) / 255.0, low
 
 
-def probability_function(call, *, input_shape: tuple[int, int, int], head: Head, int8_output: bool = False):
+def probability_function(call, *, input_shape: tuple[int, int, int], head: Head, int8_output: bool = False,
+                         tta: str = "none"):
     """A `tf.function` taking (N, H, W, 3) float32 raw pixels and returning (N, K) float32 probabilities.
 
     `call` maps the source model's own input (already scaled) to its own output tensor.
@@ -66,24 +71,38 @@ def probability_function(call, *, input_shape: tuple[int, int, int], head: Head,
     largest probability it happened to see (e.g. 0.991) and clip every P above it; on this grid
     P(labels[1]) keeps exactly the sigmoid's quantized value, and 1 - p reads 255/256 only
     where p is exactly 0. Softmax and logistic outputs already have that fixed grid.
+
+    `tta="flip"` runs the images and their mirrors as one batch of 2N and averages each image's
+    two probability rows (tf.split keeps the ops simple for both converters).
     """
     import tensorflow as tf
 
+    if tta not in TEST_TIME_AUGMENTATIONS:
+        raise ValueError(f"tta must be one of {', '.join(TEST_TIME_AUGMENTATIONS)}, got {tta!r}")
     scaling = head.scaling()
+
+    def class_probabilities(pixels):
+        output = tf.reshape(tf.cast(call(pixels), tf.float32), (-1, head.units))
+        if head.units == 1:
+            positive = tf.sigmoid(output) if head.source_output == "logits" else output
+            return tf.concat([1.0 - positive, positive], axis=-1)
+        if head.source_output == "logits":
+            return tf.nn.softmax(output, axis=-1)
+        return output
 
     @tf.function(input_signature=[tf.TensorSpec((None, *input_shape), tf.float32, name=INPUT_NAME)])
     def probabilities(images):
         pixels = images if scaling is None else images * scaling[0] + scaling[1]
-        output = tf.reshape(tf.cast(call(pixels), tf.float32), (-1, head.units))
-        if head.units == 1:
-            positive = tf.sigmoid(output) if head.source_output == "logits" else output
-            pair = tf.concat([1.0 - positive, positive], axis=-1)
-            if int8_output:
-                pair = tf.quantization.fake_quant_with_min_max_args(pair, min=0.0, max=255.0 / 256.0, num_bits=8)
-            return {OUTPUT_NAME: pair}
-        if head.source_output == "logits":
-            return {OUTPUT_NAME: tf.nn.softmax(output, axis=-1)}
-        return {OUTPUT_NAME: output}
+        if tta == "flip":
+            both = class_probabilities(tf.concat([pixels, tf.reverse(pixels, axis=[2])], axis=0))
+            original, mirrored = tf.split(both, 2, axis=0)
+            probabilities = (original + mirrored) * 0.5
+        else:
+            probabilities = class_probabilities(pixels)
+        if head.units == 1 and int8_output:
+            probabilities = tf.quantization.fake_quant_with_min_max_args(
+                probabilities, min=0.0, max=255.0 / 256.0, num_bits=8)
+        return {OUTPUT_NAME: probabilities}
 
     return probabilities
 
@@ -95,6 +114,11 @@ def scale_pixels(images: np.ndarray, *, pixel_range: tuple[float, float]) -> np.
     if (low, high) == (0.0, 255.0):
         return pixels
     return pixels * np.float32((high - low) / 255.0) + np.float32(low)
+
+
+def mirror_images(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) images flipped left to right, as the exported graph's flip TTA sees them."""
+    return np.ascontiguousarray(np.asarray(images)[:, :, ::-1])
 
 
 def reference_probabilities(outputs: np.ndarray, *, head: Head) -> np.ndarray:

@@ -102,7 +102,7 @@ def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
 
 # Ops that can sit between the last dense layer and the output: the head (sigmoid, [1 - p, p],
 # softmax, logits arithmetic) and reshapes.
-HEAD_OPS = {"Sigmoid", "Softmax", "Sub", "Concat", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
+HEAD_OPS = {"Sigmoid", "Softmax", "Sub", "Concat", "Split", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
             "Mul", "Add", "Div", "Exp", "Neg", "ReduceSum", "ReduceMax", "Cast", "Transpose"}
 DENSE_OPS = {"MatMul", "Gemm"}
 

@@ -61,6 +61,7 @@ class Export:
     checked_on: str
     results: tuple[Result, ...]
     notes: tuple[str, ...]
+    tta: str = "none"  # test-time augmentation folded into every file
 
 
 def plan_jobs(config: ExportConfig) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -93,7 +94,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     if not model_path.exists():
         load_source(model_path)  # raises the one-line "model not found" naming what is accepted
     sha256 = source_sha256(model_path)
-    stem = outputs.output_stem(model_path)
+    stem = outputs.output_stem(model_path) + ("" if config.tta == "none" else f"_{config.tta}")
     targets = {job: outputs.output_path(config.out, stem=stem, model_format=job[0], precision=job[1]) for job in jobs}
     outputs.check_overwrites(list(targets.values()), source_sha256=sha256, force=config.force)
     source = load_source(model_path)
@@ -124,13 +125,19 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     log(f"checking against the source model on {checked_on}")
     reference = heads.reference_probabilities(
         source.predict(heads.scale_pixels(check_images, pixel_range=head.source_pixel_range)), head=head)
+    if config.tta == "flip":
+        # The exported graph averages each image with its mirror: so must the reference.
+        mirrored = heads.reference_probabilities(source.predict(heads.scale_pixels(
+            heads.mirror_images(check_images), pixel_range=head.source_pixel_range)), head=head)
+        reference = (reference + mirrored) * np.float32(0.5)
 
     model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
     options = {**config.to_dict(), "model": model_name,
                "calibration_images": None if calibration_images is None else int(len(calibration_images)),
                "calibration": calibration_source, "validation": checked_on}
     context = {"source": source, "head": head, "spec": spec, "calibration": calibration_images, "onnx_fp32": None,
-               "extra": {"source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
+               "tta": config.tta,
+               "extra": {"test_time_augmentation": config.tta, "source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
                          "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
                          "source_units": head.units, "export_options": options}}
     partials, results = {}, []
@@ -147,7 +154,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             outputs.commit(partials)
     finally:
         outputs.discard_all(partials)
-    return Export(source, model_name, contract, checked_on, tuple(results), notes)
+    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta)
 
 
 def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool,
@@ -178,13 +185,14 @@ def build_file(model_format: str, precision: str, *, context: dict) -> tuple[byt
     try:
         if model_format == "tflite":
             function = heads.probability_function(source.call, input_shape=input_shape, head=head,
-                                                  int8_output=precision == "int8")
+                                                  int8_output=precision == "int8", tta=context["tta"])
             raw = tflite.convert_to_tflite(function, precision=precision, calibration_images=context["calibration"])
             tensors = tflite.describe_tflite_tensors(raw)
         else:
             if context["onnx_fp32"] is None:
                 step = "onnx conversion (tf2onnx)"
-                function = heads.probability_function(source.call, input_shape=input_shape, head=head)
+                function = heads.probability_function(source.call, input_shape=input_shape, head=head,
+                                                      tta=context["tta"])
                 context["onnx_fp32"] = onnx_export.convert_to_onnx(function)
             proto = copy.deepcopy(context["onnx_fp32"])
             if precision == "int8":

@@ -23,6 +23,9 @@ def format_summary(export: Export) -> str:
         f"checked on: {export.checked_on}",
         "",
     ]
+    if export.tta == "flip":
+        lines[-1:-1] = ["test-time augmentation: flip (each image and its mirror image, averaged inside every file; "
+                        "twice the compute; the source model is checked the same way)"]
     header = "| format | precision | path | size | label agreement | accuracy | delta vs source | max abs dp | seconds | status |"
     lines += [header, "|" + "---|" * header.count(" | ") + "---|"]
     for result in export.results:
@@ -34,7 +37,9 @@ def format_summary(export: Export) -> str:
                      f"{check.max_difference:.1e} | {result.seconds:.1f} | {status} |")
     written = [result for result in export.results if result.failure is None]
     if export.results and export.results[0].verification.keras_accuracy is not None:
-        lines += ["", f"Source model accuracy on the same images: {export.results[0].verification.keras_accuracy:.2%}"]
+        with_tta = " with the same flip averaging" if export.tta == "flip" else ""
+        lines += ["", f"Source model accuracy on the same images{with_tta}: "
+                      f"{export.results[0].verification.keras_accuracy:.2%}"]
     if written and len(written) == len(export.results):
         # The int8 TFLite is what an edge device runs; else whichever file came first.
         first = next((result.path for result in written if (result.model_format, result.precision) == ("tflite", "int8")),

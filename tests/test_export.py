@@ -55,7 +55,7 @@ def test_help_lists_every_option():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("MODEL", "--int8", "--fp16", "--dynamic", "--fp32", "--format", "--calib", "--val", "--out",
-                   "--max-drop", "--pixel-range", "--labels", "--output", "--image-size", "--force", "--verbose"):
+                   "--max-drop", "--pixel-range", "--labels", "--output", "--image-size", "--force", "--verbose", "--tta"):
         assert option in result.output
 
 
@@ -152,6 +152,29 @@ def test_fp32_and_int8_export_verifies_is_all_integer_and_carries_metadata(works
     assert json.loads(properties["catdog"]) == read_metadata(out / f"{stem}_int8.onnx")
     probabilities = verify.file_probabilities(out / f"{stem}_fp32.tflite", np.zeros((3, 64, 64, 3), np.uint8))
     assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.tf
+def test_flip_tta_is_folded_into_the_exported_graph(workspace, tmp_path):
+    import keras
+
+    from catdog.runtime.engine import open_engine
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [str(workspace["model"]), "--fp32", "--format", "tflite", "--tta", "flip",
+                                       "--val", str(workspace["val"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "test-time augmentation: flip" in result.output
+    (path,) = out.glob("*_flip_fp32.tflite")  # named after the run folder, with the TTA suffix
+    assert read_metadata(path)["test_time_augmentation"] == "flip"
+    images = np.random.default_rng(5).integers(0, 256, size=(3, 64, 64, 3), dtype=np.uint8)
+    model = keras.models.load_model(workspace["model"], compile=False)
+    plain = np.asarray(model(images.astype(np.float32), training=False)).reshape(-1)
+    mirrored = np.asarray(model(images[:, :, ::-1].astype(np.float32), training=False)).reshape(-1)
+    expected = (plain + mirrored) / 2
+    probabilities = open_engine(path).predict(images)
+    np.testing.assert_allclose(probabilities[:, 1], expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
 @pytest.mark.tf
