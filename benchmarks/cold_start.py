@@ -28,6 +28,7 @@ import click
 
 from catdog.bench.machine import describe_machine, idle_percent
 from catdog.runtime.models import default_model_path, keras_baseline_path
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 IMAGE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "single_prediction/cat_or_dog_1.jpg"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "cold_start"
@@ -102,9 +103,7 @@ def main(model, keras_model, image, runs, keras_runs, out):
     report = {"machine": describe_machine(threads=0), "load_at_start": load, "image": str(image),
               "model": str(model), "keras_model": str(keras_model), "results": results,
               "command": " ".join(["python benchmarks/cold_start.py", *sys.argv[1:]])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(json.dumps(results, indent=2))
 
 

@@ -22,7 +22,6 @@ benchmarks/results/decode_fidelity.{json,md}.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path
 from catdog.runtime.preprocess import load_image, open_image, prepare_image, resize_to_array
 from catdog.runtime.sources import list_folder
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "decode_fidelity"
@@ -216,9 +216,7 @@ def main(model_paths, data, repeats, out):
               "verdict": (f"mean difference {fast['pixel_mean_abs_difference']}, agreement {worst_agreement:.1%}: "
                           f"{'PASS, no retraining needed' if passed else 'FAIL: retrain on the new decode'}"),
               "command": " ".join(["python benchmarks/decode_fidelity.py", *sys.argv[1:]])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(out.with_suffix(".md").read_text())
 
 

@@ -29,6 +29,7 @@ from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path
 from catdog.runtime.preprocess import load_image
 from catdog.runtime.sources import list_folder
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "draft_fidelity"
@@ -100,9 +101,7 @@ def main(model, data, out):
     report = {"machine": describe_machine(threads=0), "model": str(model), "engine": engine.describe(),
               "data": str(data), "result": compare(engine, paths),
               "command": " ".join(["python benchmarks/draft_fidelity.py", *sys.argv[1:]])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(json.dumps(report["result"], indent=2))
 
 

@@ -19,7 +19,6 @@ were at the start and the end. Results go to benchmarks/results/folder_throughpu
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path
 from catdog.runtime.pipeline import classify_files, decode_file
 from catdog.runtime.sources import list_folder
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "folder_throughput"
@@ -194,9 +194,7 @@ def main(model, data, repeat, batch_size, threads, runs, out):
     report["verdict"] = (f"median {fast['median_images_per_second']:.0f}, best {fast['best_images_per_second']:.0f} "
                          f"images/s: {'PASS' if fast['median_images_per_second'] >= TARGET_IMAGES_PER_SECOND else 'FAIL'}"
                          f" (median)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(out.with_suffix(".md").read_text())
 
 

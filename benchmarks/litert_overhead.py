@@ -22,7 +22,6 @@ those two medians. Results go to benchmarks/results/litert_overhead.{json,md}.
 
 from __future__ import annotations
 
-import json
 import sys
 import types
 from pathlib import Path
@@ -35,6 +34,7 @@ from catdog.bench.machine import describe_machine, idle_percent
 from catdog.bench.timing import run_interleaved, summarize
 from catdog.runtime.engine import dequantize, open_engine, quantize
 from catdog.runtime.models import default_model_path
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "litert_overhead"
 TARGET_RATIO = 1.15
@@ -153,9 +153,7 @@ def main(model, runs, out):
                   engine.predict, image_shape=engine.spec.input_shape, batch_sizes=[1, 32]).items()},
               "verdict": f"{ratio:.2f}x: {'PASS' if ratio <= TARGET_RATIO else 'FAIL'}",
               "command": " ".join(["python benchmarks/litert_overhead.py", *sys.argv[1:]])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(out.with_suffix(".md").read_text())
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import collections
 import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 
 from catdog.bench.machine import describe_machine
 from catdog.bench.timing import run_interleaved, summarize
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 try:
     from catdog.runtime.prediction import decide
@@ -248,9 +248,7 @@ def main(model, runs, out):
               "calibration_images": int(len(calibration)), "validation_images": int(len(labels)), "runs": runs,
               "rows": rows, "engine_rows": engine_rows, "verdict": verdict,
               "command": " ".join(["python benchmarks/onnx_int8_choices.py", *sys.argv[1:]])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(out.with_suffix(".md").read_text())
 
 

@@ -15,7 +15,6 @@ Results go to benchmarks/results/threads.{json,md}.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path, shipped_models
 from catdog.runtime.sources import list_folder
 from folder_throughput import describe_priority  # benchmarks/ is the script's own folder
+from results_io import write_results  # benchmarks/ is the script's own folder
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample"  # ../shared beside the repo
 RESULTS = Path(__file__).resolve().parent / "results" / "threads"
@@ -127,9 +127,7 @@ def main(data, repeat, runs, folder_runs, out):
               "folder_images": len(list_folder(data)) * repeat, "folder_runs": folder_runs,
               "idle_percent_at_end": idle_percent(),
               "command": " ".join(["python benchmarks/threads.py", *sys.argv[1:]])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
+    write_results(report, out, write_markdown=write_markdown)
     print(out.with_suffix(".md").read_text())
 
 
