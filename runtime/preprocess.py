@@ -35,7 +35,6 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from catdog.runtime.files import IMAGE_SUFFIXES  # noqa: F401 - re-exported for older imports
 from catdog.runtime.jpeg import read_jpeg
 from catdog.runtime.spec import ModelSpec
 
