@@ -7,6 +7,8 @@ from typing import Optional
 
 import click
 
+from catdog.clikit import OneLineCommand
+
 from catdog.bench.config import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, BenchConfig
 from catdog.errors import exit_on_error
 
@@ -43,7 +45,7 @@ class ClickProgress:
             self.bar = None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("models", nargs=-1, metavar="[MODEL]...", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None, show_default=True,
               help="Keras model to compare against (.keras, .h5 or a SavedModel folder). Default: the model each file was exported from "

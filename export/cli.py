@@ -7,13 +7,15 @@ from pathlib import Path
 
 import click
 
+from catdog.clikit import OneLineCommand
+
 from catdog.export.config import FORMATS, ExportConfig
 from catdog.quiet import configure_logging
 
 DEFAULTS = ExportConfig()
 
 
-@click.command(context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--int8", is_flag=True, help="Full-integer int8 (TFLite: uint8 raw-pixel input; ONNX: static QDQ).")
 @click.option("--fp16", is_flag=True, help="float16 weights (TFLite only).")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from catdog.clikit import OneLineCommand
+
 from catdog.errors import exit_on_error
 
 # Literal copies of the library defaults, so that `--help` does not import the runtime:
@@ -21,7 +23,7 @@ DEFAULT_STREAM_TIMEOUT = 30.0
 DEFAULT_MAX_PIXELS = 50_000_000
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sources", nargs=-1)
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
               help="Model file (.tflite, .onnx, or .keras with TensorFlow); default: the shipped int8 TFLite.")

@@ -157,6 +157,7 @@ class RunSummary:
     seconds: float = 0.0
     interrupted: bool = False
     skipped: int = 0  # files under the given folders that are not images (or hidden, or unreadable)
+    skipped_named: bool = False  # --verbose already listed the skipped files above the summary
 
     def add(self, prediction: Prediction) -> None:
         """Count one result."""
@@ -173,5 +174,6 @@ class RunSummary:
         text = (f"{self.count} input{'s' if self.count != 1 else ''} in {self.seconds:.2f} s "
                 f"({self.images_per_second:.1f} images/s), {self.errors} error{'s' if self.errors != 1 else ''}")
         if self.skipped:
-            text += f", {self.skipped} file{'s' if self.skipped != 1 else ''} skipped (--verbose names them)"
+            text += f", {self.skipped} file{'s' if self.skipped != 1 else ''} skipped"
+            text += "" if self.skipped_named else " (--verbose names them)"
         return text + " (interrupted)" if self.interrupted else text

@@ -87,7 +87,7 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         raise CatdogError(f"--top-k {config.top_k} is more than the model's {engine.spec.num_classes} labels "
                           f"({', '.join(engine.labels)}): use --top-k {engine.spec.num_classes} or less")
     writer = PredictionWriter(out, output_format=config.output_format, labels=engine.labels, top_k=config.top_k)
-    summary = RunSummary(skipped=len(found.skipped))
+    summary = RunSummary(skipped=len(found.skipped), skipped_named=config.verbose)
     if config.verbose:
         for path, reason in found.skipped:
             print(f"skipped {path}: {reason}", file=err)
