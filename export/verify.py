@@ -15,7 +15,8 @@ same parameter-free head (`catdog.export.heads.reference_probabilities`). The ch
 * int8 and dynamic, without labelled images (a user's model with no --val): agreement with the
   source model on the calibration images >= 98% and mean |dp| <= 0.02.
 The int8 TFLite file must also take uint8 raw pixels (scale 1.0, zero point 0) and hold no
-float tensor at all.
+float tensor at all. Fewer than MINIMUM_CHECK_IMAGES check images draw one warning line
+(`coarse_check_warning`): each image is then worth more than a point.
 """
 
 from __future__ import annotations
