@@ -35,6 +35,17 @@ class ValidationSet:
 
 
 CALIBRATION_LIMIT = 500  # images taken from a card's training split: plenty for MinMax ranges
+# Below this many images MinMax ranges are likely to miss values the model will see (TensorFlow's
+# post-training quantization guide suggests about 100-500 samples); fewer is a warning, not an error.
+MINIMUM_CALIBRATION_IMAGES = 200
+
+
+def calibration_count_warning(count: int) -> str | None:
+    """One warning line when `count` int8 calibration images are fewer than MINIMUM_CALIBRATION_IMAGES, else None."""
+    if count >= MINIMUM_CALIBRATION_IMAGES:
+        return None
+    return (f"warning: calibrating int8 on only {count} images (fewer than {MINIMUM_CALIBRATION_IMAGES}): ranges may "
+            "be off; pass --calib DIR with more photos like the ones the model will see")
 
 
 def load_calibration_images(folder: Path | None, *, spec: ModelSpec, paths: list[Path] | None = None) -> np.ndarray:

@@ -24,17 +24,17 @@ DEFAULTS = ExportConfig()
 @click.option("--format", "format", type=click.Choice(FORMATS), default=DEFAULTS.format, help="Which formats to write.")
 @click.option("--pixel-range", type=click.Choice(["0,1", "-1,1", "0,255"]), default=None,
               help="Pixel values the model was trained on: 0,1 for pixels/255 (ImageDataGenerator(rescale=1./255)), "
-                   "-1,1 for x/127.5-1, 0,255 for raw  [default: the card, or a leading Rescaling/Normalization layer]")
-@click.option("--labels", default=None, help="Comma-separated label names in output order  "
+                   "-1,1 for x/127.5-1, 0,255 for raw.  [default: the card, or a leading Rescaling/Normalization layer]")
+@click.option("--labels", default=None, help="Comma-separated label names in output order.  "
                                              "[default: the training card, else class_0,class_1,...]")
 @click.option("--output", type=click.Choice(["logits", "probabilities"]), default=None,
-              help="What the model's output holds  [default: read from its last layer, else from its values]")
-@click.option("--image-size", default=None, help="N or HxW, only for models whose input size is undefined.")
+              help="What the model's output holds.  [default: read from its last layer, else from its values]")
+@click.option("--image-size", default=None, metavar="N|HxW", help="N or HxW, only for models whose input size is undefined.")
 @click.option("--calib", type=click.Path(path_type=Path), default=None,
-              help="Folder of calibration images for int8 (any layout)  [default: the card's training split; "
+              help="Folder of calibration images for int8 (any layout).  [default: the card's training split; "
                    "the shipped model: the samples shipped in the package]")
 @click.option("--val", type=click.Path(path_type=Path), default=None,
-              help="Validation folder with one subfolder per label, sorted names in label order  [default: the card's "
+              help="Validation folder with one subfolder per label, sorted names in label order.  [default: the card's "
                    "validation split; the shipped model: the shipped samples; else agreement on --calib images]")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out, help="Output folder.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=DEFAULTS.max_drop,

@@ -95,6 +95,34 @@ def last_activation(model) -> str | None:
     return None
 
 
+def read_source_card(source: Source) -> ModelSpec | None:
+    """The ModelSpec of the training card beside the source model, or None; CatdogError if the card is invalid."""
+    try:
+        return read_card_spec(source.path)
+    except SpecError as error:
+        raise CatdogError(f"the card beside {source.path.name} is invalid: {error}") from None
+
+
+def settle_pixel_range(source: Source, *, requested: str | None) -> tuple[tuple[float, float], str]:
+    """The pixel range the source model was trained on, and where that came from.
+
+    `--pixel-range`, else the training card, else a leading Rescaling/Normalization layer
+    (0..255). Needs no calibration images, so export settles it before asking for any.
+    Raises CatdogError (exit 2) with the choices when none of these says.
+    """
+    if requested:
+        if requested.replace(" ", "") not in PIXEL_RANGES:
+            raise CatdogError(f"--pixel-range must be one of {', '.join(PIXEL_RANGES)}, got {requested!r}")
+        return PIXEL_RANGES[requested.replace(" ", "")], "--pixel-range"
+    card = read_source_card(source)
+    if card is not None:
+        return card.pixel_range, "the training card"
+    if (layer := leading_scaling_layer(source.model)) is not None:
+        return (0.0, 255.0), f"the model's leading {layer}"
+    raise CatdogError(f"{source.path.name} has no leading Rescaling or Normalization layer, so its pixel range "
+                      f"is unknown: {PIXEL_RANGE_ADVICE}")
+
+
 def settle_contract(source: Source, *, image_size: tuple[int, int], labels: str | None, pixel_range: str | None,
                     output: str | None, probe: Callable[[tuple[float, float]], np.ndarray] | None,
                     log: Callable[[str], None]) -> Contract:
@@ -103,24 +131,10 @@ def settle_contract(source: Source, *, image_size: tuple[int, int], labels: str 
     `probe(pixel_range)` returns the source's (N, units) outputs on the calibration images scaled
     to that range; it is called only when the head cannot be read from the model itself.
     """
-    try:
-        card = read_card_spec(source.path)
-    except SpecError as error:
-        raise CatdogError(f"the card beside {source.path.name} is invalid: {error}") from None
+    card = read_source_card(source)
     origins = {}
     count = 2 if source.units == 1 else source.units
-
-    if pixel_range:
-        if pixel_range.replace(" ", "") not in PIXEL_RANGES:
-            raise CatdogError(f"--pixel-range must be one of {', '.join(PIXEL_RANGES)}, got {pixel_range!r}")
-        source_range, origins["pixel_range"] = PIXEL_RANGES[pixel_range.replace(" ", "")], "--pixel-range"
-    elif card is not None:
-        source_range, origins["pixel_range"] = card.pixel_range, "the training card"
-    elif (layer := leading_scaling_layer(source.model)) is not None:
-        source_range, origins["pixel_range"] = (0.0, 255.0), f"the model's leading {layer}"
-    else:
-        raise CatdogError(f"{source.path.name} has no leading Rescaling or Normalization layer, so its pixel range "
-                          f"is unknown: {PIXEL_RANGE_ADVICE}")
+    source_range, origins["pixel_range"] = settle_pixel_range(source, requested=pixel_range)
 
     if labels:
         names = tuple(label.strip() for label in labels.split(","))

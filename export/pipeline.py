@@ -22,7 +22,8 @@ import numpy as np
 from catdog.errors import CatdogError
 from catdog.export import artifact, calibration, heads, onnx_export, outputs, tflite, verify
 from catdog.export.config import ExportConfig
-from catdog.export.contract import Contract, parse_image_size, settle_contract, settle_image_size
+from catdog.export.contract import (Contract, parse_image_size, settle_contract, settle_image_size,
+                                    settle_pixel_range)
 from catdog.export.loaders import Source, default_model_path, load_source, source_sha256
 from catdog.runtime.metadata import read_metadata
 from catdog.runtime.spec import ModelSpec, default_labels
@@ -105,8 +106,11 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     if (card := calibration.card_spec(model_path)) is not None:
         pixels_spec = pixels_spec.replace(resize=card.resize, jpeg_draft=card.jpeg_draft)
     needs_int8 = any(precision == "int8" for _, precision in jobs)
+    # What needs no calibration images is settled first, so a model that cannot be exported
+    # is refused before the user is sent to find calibration photos for it.
+    settle_pixel_range(source, requested=config.pixel_range)
     calibration_images, calibration_source = load_calibration(config, model_path=model_path, spec=pixels_spec,
-                                                              shipped=shipped, required=needs_int8)
+                                                              shipped=shipped, required=needs_int8, log=log)
     contract = settle_contract(
         source, image_size=image_size, labels=config.labels, pixel_range=config.pixel_range, output=config.output,
         probe=None if calibration_images is None else (
@@ -123,6 +127,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
         check_images, check_labels = calibration.load_calibration_images(None, spec=pixels_spec), None
         checked_on = "the shipped sample photos as unlabelled inputs (numerical agreement only; pass --val DIR)"
     log(f"checking against the source model on {checked_on}")
+    if (warning := verify.coarse_check_warning(len(check_images), labelled=check_labels is not None)) is not None:
+        log(warning)
     reference = heads.reference_probabilities(
         source.predict(heads.scale_pixels(check_images, pixel_range=head.source_pixel_range)), head=head)
     if config.tta == "flip":
@@ -157,9 +163,25 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta)
 
 
-def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool,
-                     required: bool) -> tuple[np.ndarray | None, str | None]:
-    """Calibration images and where they came from: --calib, (shipped model) the samples, or the card's training split."""
+def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool, required: bool,
+                     log: Callable[[str], None]) -> tuple[np.ndarray | None, str | None]:
+    """Calibration images and where they came from: --calib, (shipped model) the samples, or the card's training split.
+
+    Their count is checked here, before any conversion: none at all for int8 (`required`) is a
+    CatdogError; fewer than MINIMUM_CALIBRATION_IMAGES is one warning line through `log`, since
+    verification still compares the int8 files with the source model.
+    """
+    images, source = _find_calibration(config, model_path=model_path, spec=spec, shipped=shipped)
+    if images is None and required:
+        raise CatdogError(f"int8 needs calibration images like the ones {model_path.name} will see: pass --calib DIR "
+                          f"(at least {calibration.MINIMUM_CALIBRATION_IMAGES} images, any folder layout)")
+    if required and (warning := calibration.calibration_count_warning(len(images))) is not None:
+        log(warning)
+    return images, source
+
+
+def _find_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec,
+                      shipped: bool) -> tuple[np.ndarray | None, str | None]:
     if config.calib is not None:
         images = calibration.load_calibration_images(config.calib, spec=spec)
         return images, f"{config.calib}, {len(images)} images"
@@ -169,11 +191,8 @@ def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec,
         images = calibration.load_calibration_images(None, spec=spec)
         return images, f"shipped calibration samples, {len(images)} images"
     found = calibration.card_calibration_paths(model_path)
-    if found is not None:
+    if found is not None and found[0]:
         return calibration.load_calibration_images(None, spec=spec, paths=found[0]), found[1]
-    if required:
-        raise CatdogError(f"int8 needs calibration images like the ones {model_path.name} will see: "
-                          f"pass --calib DIR (at least {tflite.MINIMUM_CALIBRATION_IMAGES} images, any folder layout)")
     return None, None
 
 

@@ -25,8 +25,6 @@ import numpy as np
 from catdog.errors import CatdogError
 from catdog.export.quiet import captured_native_output
 
-MINIMUM_CALIBRATION_IMAGES = 200
-
 
 def range_anchor_image(image_size: tuple[int, int]) -> np.ndarray:
     """A (1, H, W, 3) image, half black and half white.
@@ -50,6 +48,10 @@ def representative_dataset(calibration_images: np.ndarray) -> Iterator[list[np.n
 
 def convert_to_tflite(function, *, precision: str, calibration_images: np.ndarray | None = None) -> bytes:
     """Return the TFLite flatbuffer of a `tf.function` at `precision` (fp32, fp16, dynamic or int8)."""
+    # How many images is enough is export's call (`catdog.export.pipeline.load_calibration`);
+    # here only none at all is refused, as the converter cannot calibrate on nothing.
+    if precision == "int8" and (calibration_images is None or len(calibration_images) == 0):
+        raise CatdogError("int8 calibration needs calibration images, got none: pass --calib DIR")
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -62,10 +64,6 @@ def convert_to_tflite(function, *, precision: str, calibration_images: np.ndarra
     if precision == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif precision == "int8":
-        if calibration_images is None or len(calibration_images) < MINIMUM_CALIBRATION_IMAGES:
-            count = 0 if calibration_images is None else len(calibration_images)
-            raise CatdogError(f"int8 calibration needs at least {MINIMUM_CALIBRATION_IMAGES} images, got {count}: "
-                              "pass --calib with a larger folder")
         converter.representative_dataset = lambda: representative_dataset(calibration_images)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8

@@ -15,7 +15,8 @@ same parameter-free head (`catdog.export.heads.reference_probabilities`). The ch
 * int8 and dynamic, without labelled images (a user's model with no --val): agreement with the
   source model on the calibration images >= 98% and mean |dp| <= 0.02.
 The int8 TFLite file must also take uint8 raw pixels (scale 1.0, zero point 0) and hold no
-float tensor at all.
+float tensor at all. Fewer than MINIMUM_CHECK_IMAGES check images draw one warning line
+(`coarse_check_warning`): each image is then worth more than a point.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from catdog.errors import CatdogError
 FLOAT_THRESHOLDS = {"fp32": (0.995, 1e-3), "fp16": (0.995, 1e-2)}  # (min agreement, max |dp|)
 UNLABELLED_THRESHOLDS = (0.98, 0.02)  # (min agreement, max mean |dp|) for int8/dynamic without labels
 BATCH_SIZE = 100
+# Below this many check images one image moves accuracy or agreement by more than a point, the
+# size of the default --max-drop, so a pass says little: export says so in one line.
+MINIMUM_CHECK_IMAGES = 100
 
 
 class VerificationError(CatdogError):
@@ -58,6 +62,21 @@ class Verification:
         if self.accuracy is None or self.keras_accuracy is None:
             return None
         return 100.0 * (self.accuracy - self.keras_accuracy)
+
+
+def coarse_check_warning(count: int, *, labelled: bool) -> str | None:
+    """One warning line when `count` check images are fewer than MINIMUM_CHECK_IMAGES, else None.
+
+    It names what one image is worth: 100 / count percentage points of accuracy (labelled
+    images) or of label agreement with the source model (unlabelled ones).
+    """
+    if count >= MINIMUM_CHECK_IMAGES:
+        return None
+    measure = "accuracy" if labelled else "agreement with the source model"
+    kind = "labelled validation" if labelled else "unlabelled check"
+    return (f"warning: the check is coarse: only {count} {kind} images, so one image is worth "
+            f"{100.0 / max(count, 1):.1f} points of {measure}; pass --val DIR with at least "
+            f"{MINIMUM_CHECK_IMAGES} labelled photos (one folder per label)")
 
 
 def file_probabilities(path: Path, images: np.ndarray) -> np.ndarray:

@@ -300,3 +300,71 @@ def test_int8_onnx_keeps_the_head_float_so_probabilities_are_not_clipped_to_cali
     blue_then_red[0, ..., 2], blue_then_red[1, ..., 0] = 255, 255
     probabilities = engine.predict(blue_then_red)
     assert probabilities[0, 1] > 0.999 and probabilities[1, 0] > 0.999  # fp32 says 0.999997 for both
+
+
+# --- fresh-user trial: calibration count, coarse checks, help text -------------------------------
+
+
+def test_few_calibration_images_warn_once_when_loaded_and_none_is_an_error(tmp_path):
+    from catdog.export.pipeline import load_calibration
+
+    write_photos(tmp_path / "calib", count=54, seed=5, size=(64, 64))
+    config = ExportConfig(model=tmp_path / "tiny.keras", int8=True, calib=tmp_path / "calib")
+    logged = []
+    images, source = load_calibration(config, model_path=config.model, spec=CATDOG_SPEC, shipped=False,
+                                      required=True, log=logged.append)
+    assert images.shape == (54, 64, 64, 3) and "54 images" in source
+    assert logged == ["warning: calibrating int8 on only 54 images (fewer than 200): ranges may be off; "
+                      "pass --calib DIR with more photos like the ones the model will see"]
+    logged.clear()  # not calibrating int8: the same images draw no warning
+    load_calibration(config, model_path=config.model, spec=CATDOG_SPEC, shipped=False, required=False,
+                     log=logged.append)
+    assert logged == []
+    with pytest.raises(CatdogError, match="pass --calib DIR"):
+        load_calibration(ExportConfig(model=tmp_path / "tiny.keras", int8=True), model_path=tmp_path / "tiny.keras",
+                         spec=CATDOG_SPEC, shipped=False, required=True, log=logged.append)
+
+
+def test_converters_calibrate_on_few_images_and_refuse_only_none():
+    pytest.importorskip("onnxruntime.quantization")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from catdog.export.onnx_export import quantize_onnx_int8
+    from catdog.export.tflite import convert_to_tflite
+
+    nodes = [helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "kernel"], ["features"], name="body"),
+             helper.make_node("ReduceMean", ["features"], ["means"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["means", "weights"], ["logits"], name="dense"),
+             helper.make_node("Softmax", ["logits"], ["probabilities"], name="softmax")]
+    initializers = [numpy_helper.from_array(np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1), "kernel"),
+                    numpy_helper.from_array(np.array([[-0.05, 0.05], [0, 0], [0.05, -0.05]], np.float32), "weights")]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 8, 8, 3])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+                              initializer=initializers)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    fp32.ir_version = 8
+    few = np.random.default_rng(0).integers(0, 256, size=(12, 8, 8, 3), dtype=np.uint8)
+    int8 = quantize_onnx_int8(fp32, calibration_images=few)
+    assert "QuantizeLinear" in {node.op_type for node in int8.graph.node}
+    with pytest.raises(CatdogError, match="got none"):
+        quantize_onnx_int8(fp32, calibration_images=few[:0])
+    with pytest.raises(CatdogError, match="got none"):
+        convert_to_tflite(lambda: None, precision="int8", calibration_images=None)
+
+
+@pytest.mark.parametrize("count, labelled, expected", [
+    (54, True, "only 54 labelled validation images, so one image is worth 1.9 points of accuracy"),
+    (4, False, "only 4 unlabelled check images, so one image is worth 25.0 points of agreement with the source model"),
+])
+def test_fewer_than_100_check_images_warn_that_the_check_is_coarse(count, labelled, expected):
+    warning = verify.coarse_check_warning(count, labelled=labelled)
+    assert warning.startswith("warning: the check is coarse") and expected in warning and "--val DIR" in warning
+    assert "\n" not in warning
+    assert verify.coarse_check_warning(100, labelled=labelled) is None
+
+
+def test_help_shows_image_size_metavar_and_full_stops_before_defaults():
+    output = CliRunner().invoke(main, ["--help"], terminal_width=400).output
+    assert "--image-size N|HxW" in output
+    assert "0,255 for raw.  [default: the card" in output

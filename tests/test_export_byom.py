@@ -256,3 +256,22 @@ def test_keras3_export_savedmodel_with_undefined_size_needs_image_size(tmp_path)
     pixels = colour_images(3, seed=6, size=(40, 48))[0]
     expected = model.predict(pixels.astype(np.float32), verbose=0)
     assert np.max(np.abs(file_probabilities(path, pixels) - expected)) <= 1e-4
+
+
+def test_tiny_model_without_scaling_hears_about_pixel_range_first_then_exports_int8_on_few_images(tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, strides=4)(inputs))
+    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(features)).save(tmp_path / "tiny.keras")
+    out = tmp_path / "out"
+    # No --calib and no --pixel-range: the pixel range, which needs no photos, is asked for first.
+    refused = CliRunner().invoke(main, [str(tmp_path / "tiny.keras"), "--int8", "--out", str(out)])
+    assert refused.exit_code == 2 and "--pixel-range 0,1" in refused.output and "--calib" not in refused.output
+    calib = write_images(tmp_path / "calib", colour_images(30, seed=5, size=(32, 32))[0])
+    result = CliRunner().invoke(main, [str(tmp_path / "tiny.keras"), "--int8", "--format", "tflite", "--pixel-range",
+                                       "0,1", "--calib", str(calib), "--max-drop", "100", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "warning: calibrating int8 on only 30 images (fewer than 200)" in result.output
+    assert "warning: the check is coarse: only 30 unlabelled check images" in result.output
+    assert (out / "tiny_int8.tflite").is_file()

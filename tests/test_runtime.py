@@ -477,3 +477,22 @@ def test_metadata_less_96x96_tflite_with_a_fixed_batch_runs_a_folder(tmp_path):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [record["label"] for record in records] == [f"class_{index % 3}" for index in range(5)]
     assert sum("no catdog metadata" in line for line in result.stderr.splitlines()) == 1
+
+
+@pytest.mark.tf
+def test_keras_engine_refuses_an_unknown_pixel_range_and_applies_a_cards(tmp_path):
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(features))  # no Rescaling layer
+    model.save(tmp_path / "my.keras")
+    with pytest.raises(CatdogError, match=r"pixel range is unknown: export it with `catdog-export .*my\.keras "
+                                          r"--pixel-range 0,1\|-1,1\|0,255` and run the exported file") as refused:
+        open_engine(tmp_path / "my.keras")
+    assert refused.value.exit_code == 2 and "\n" not in str(refused.value)
+    card = ModelSpec(image_size=(16, 16), labels=("no", "yes"), output="sigmoid", pixel_range=(0.0, 1.0))
+    (tmp_path / "card.json").write_text(json.dumps({"model_spec": card.to_dict()}))
+    batch = np.random.default_rng(3).integers(0, 256, size=(2, 16, 16, 3), dtype=np.uint8)
+    expected = np.asarray(model(batch.astype(np.float32) / 255.0, training=False)).reshape(-1)
+    np.testing.assert_allclose(open_engine(tmp_path / "my.keras").predict(batch)[:, 1], expected, atol=1e-6)
