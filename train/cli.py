@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -42,8 +44,9 @@ class ImageSize(click.ParamType):
 @click.option("--data", "data", type=click.Path(path_type=Path), required=True,
               help="Folder with one subfolder of photos per class (two or more); the subfolder names, sorted, "
                    "are the labels. The seed's folder holding training_set/ works too.")
-@click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out,
-              help="Output folder for model.keras, history.csv, curves.png and the card.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder for model.keras, history.csv, curves.png and the card  "
+                   "[default: runs/<name of the --data folder>]")
 @click.option("--image-size", type=ImageSize(), default=str(DEFAULTS.image_size[0]),
               help="Model input size in pixels: N for N x N, or HxW.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, help="Maximum number of epochs.")
@@ -81,7 +84,9 @@ def main(verbose: bool, **options) -> None:
     configure_logging(verbose=verbose)
     config = TrainConfig(**options)
     command = invoked_command()
-    with exit_on_error():
+    # Training's results are files; everything it prints, Keras's progress bars included, is
+    # progress, and progress goes to stderr like every catdog command's.
+    with exit_on_error(), contextlib.redirect_stdout(sys.stderr):
         from catdog.train.fit import train
 
         train(config, command=command)

@@ -13,7 +13,7 @@ class TrainConfig:
     """How one training run is made; written into the model card so it can be repeated."""
 
     data: Path
-    out: Path = Path("runs/catdog")
+    out: Optional[Path] = None  # None: runs/<the --data folder's name>, so each dataset gets its own run
     epochs: int = 80
     batch_size: int = 64  # the global batch; with several replicas each gets batch_size // replicas
     seed: int = 42
@@ -31,6 +31,10 @@ class TrainConfig:
     cache: str = "memory"
     cache_dir: Optional[Path] = None
     image_size: tuple[int, int] = (64, 64)  # (height, width); the shipped default's size
+
+    def __post_init__(self) -> None:
+        if self.out is None:
+            object.__setattr__(self, "out", Path("runs") / (Path(self.data).resolve().name or "run"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict with paths as strings."""

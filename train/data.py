@@ -37,6 +37,8 @@ class LabelledFiles:
 def find_class_folders(data_dir: Path) -> Path:
     """Return the folder whose subfolders are the classes (accepting the seed's `training_set/`)."""
     data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise CatdogError(f"--data must be a folder of class subfolders, not a file: {data_dir}")
     if not data_dir.is_dir():
         raise CatdogError(f"data folder not found: {data_dir}")
     if (data_dir / "training_set").is_dir():

@@ -225,7 +225,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     # A resumed run records every command that contributed to it, the first one first.
     state.setdefault("commands", []).append(command)
     callback = make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True)
-    say(f"training up to {config.epochs} epochs of {steps_per_epoch:,} steps (batch {config.batch_size}), keeping "
+    say(f"training up to {config.epochs} epoch{'s' * (config.epochs != 1)} of {steps_per_epoch:,} "
+        f"step{'s' * (steps_per_epoch != 1)} (batch {config.batch_size}), keeping "
         f"the best val loss; stopping after {config.patience} epochs without a better one")
     started = time.perf_counter()
     try:
