@@ -315,9 +315,11 @@ def _own_labels_everywhere(out: Path, result, labels: tuple[str, ...], *, image_
     assert lines[0].startswith(f"found {8 * len(labels)} images in {len(labels)} classes (")
     assert lines[-2].startswith(f"saved {out / 'model.keras'}: val accuracy ")
     assert lines[-1] == f"next: catdog-export {out / 'model.keras'} --int8"
-    # Only catdog's own lines on stderr: no library warnings or logs.
+    # Only catdog's own lines and Keras's progress (epoch lines and bars) on stderr: no library warnings or logs.
     own = ("found ", "training images: ", "validation images: ", "training up to ", "saved ", "next: ")
-    assert all(line.startswith(own) for line in lines), lines
+    progress = re.compile(r"^(Epoch \d+/\d+|\s*\d+/\d+ )")
+    assert all(line.startswith(own) or progress.match(line) for line in lines), lines
+    assert not result.stdout.strip(), result.stdout  # training's results are files, not stdout
     return card
 
 
