@@ -5,6 +5,8 @@
 #
 #   tools/ship_model.sh runs/default        # run from the repository root, with the [train] extra
 #   tools/ship_model.sh                     # re-export the model already shipped (after an export change)
+#
+# Ladder rungs (runtime/models/catdogN/model.keras, copied there from their own runs) are re-exported too.
 set -euo pipefail
 run_dir=${1:-}
 cd "$(dirname "$0")/.."
@@ -17,9 +19,14 @@ if [ -n "$run_dir" ]; then
 else
   run_dir=$(python3 -c "import json; print(json.load(open('$models/card.json'))['config']['out'])")
 fi
-rm -f "$models"/catdog_*.tflite "$models"/catdog_*.onnx
+rm -f "$models"/catdog*_*.tflite "$models"/catdog*_*.onnx
 
 commands=("catdog-export --int8 --out $models" "catdog-export --fp32 --format onnx --out $models")
+# The accuracy-latency ladder: each rung is a training run copied to runtime/models/catdogN/ (model.keras and
+# its card); its int8 files, named after that folder (catdogN_int8.*), sit beside the default's.
+for rung in "$models"/catdog*/model.keras; do
+  [ -f "$rung" ] && commands+=("catdog-export $rung --int8 --force --out $models")
+done
 report=$(mktemp)
 {
   echo "# Verification of the shipped exported models"
@@ -28,7 +35,7 @@ report=$(mktemp)
   echo "\`$run_dir/model.keras\` by \`tools/ship_model.sh $run_dir\`; its training card is \`card.md\`."
   echo "Each file was run in catdog's own runtime engine (LiteRT / onnxruntime) on the model card's validation"
   echo "split, or the shipped validation samples when that folder is absent (never a test set), before it was"
-  echo "written. Every file outputs the 2 probabilities [P(cat), P(dog)]. Checks: fp32 needs >= 99.5% label"
+  echo "written. Every file outputs one probability per label, in label order. Checks: fp32 needs >= 99.5% label"
   echo "agreement with Keras and max |dp| <= 1e-3; int8 needs accuracy within --max-drop (1.0) points of Keras."
   echo "Generated $(date -u +%Y-%m-%d) on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores."
   for command in "${commands[@]}"; do
