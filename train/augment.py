@@ -38,23 +38,20 @@ class Augmentation:
     crop_area: float = 0.0  # > 0: random-resized crops of [crop_area, 1] of the area instead of zoom and shift
 
 
-def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tuple[int, int] | None = None):
+def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tuple[int, int] | None = None,
+                  teacher_size: tuple[int, int] | None = None):
     """Warp or crop, and colour-jitter, a (B, h, w, 3) float batch in 0..255 with stateless randomness.
 
     Returns a (B, H, W, 3) float32 batch in 0..255, where (H, W) is `output_size` (default: the
-    input's own size). `seed` is a (2,) int64 tensor.
+    input's own size). With `teacher_size` it returns a pair: that batch and the same crops,
+    flips and colours sampled at `teacher_size`, for a distillation teacher of another input
+    size. `seed` is a (2,) int64 tensor.
     """
     import tensorflow as tf
 
     batch = tf.shape(images)[0]
     height = tf.cast(tf.shape(images)[1], tf.float32)
     width = tf.cast(tf.shape(images)[2], tf.float32)
-    if output_size is None:
-        output_shape = tf.shape(images)[1:3]
-        out_height, out_width = height, width
-    else:
-        output_shape = tf.constant(output_size, dtype=tf.int32)
-        out_height, out_width = float(output_size[0]), float(output_size[1])
     seeds = tf.random.experimental.stateless_split(seed, num=8)
 
     def uniform(index, low, high, fold=None):
@@ -80,41 +77,52 @@ def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tupl
         inverse_zoom_y = 1.0 / uniform(2, 1.0 - augmentation.zoom, 1.0 + augmentation.zoom)
         shift_x = uniform(5, -augmentation.shift, augmentation.shift) * width
         shift_y = uniform(6, -augmentation.shift, augmentation.shift) * height
-
-    # The transform maps each output pixel to the input pixel it samples, about the centres:
-    # input = R(angle) @ Shear @ diag(flip * sx, sy) @ (output - c_out) + c_in + shift, where
-    # sx, sy are the inverse zooms times the input-to-output size ratio.
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    sx = flip * inverse_zoom_x * (width / out_width)
-    sy = inverse_zoom_y * (height / out_height)
-    # Shear along x: [[1, tan(shear)], [0, 1]].
-    tan = tf.tan(shear)
-    a00, a01 = cos * sx, (cos * tan - sin) * sy
-    a10, a11 = sin * sx, (sin * tan + cos) * sy
-    cx_in, cy_in = (width - 1.0) / 2.0, (height - 1.0) / 2.0
-    cx_out, cy_out = (out_width - 1.0) / 2.0, (out_height - 1.0) / 2.0
-    b0 = cx_in - a00 * cx_out - a01 * cy_out + shift_x
-    b1 = cy_in - a10 * cx_out - a11 * cy_out + shift_y
-    zeros = tf.zeros([batch])
-    transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
-    images = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=output_shape,
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
-
     brightness = uniform(7, 1.0 - augmentation.brightness, 1.0 + augmentation.brightness)
     contrast = uniform(7, 1.0 - augmentation.contrast, 1.0 + augmentation.contrast, fold=1)
-    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
-    images = (images - mean) * contrast[:, None, None, None] + mean * brightness[:, None, None, None]
-    return tf.clip_by_value(images, 0.0, 255.0)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    tan = tf.tan(shear)  # shear along x: [[1, tan(shear)], [0, 1]]
+    cx_in, cy_in = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+
+    def sample(size):
+        if size is None:
+            output_shape, out_height, out_width = tf.shape(images)[1:3], height, width
+        else:
+            output_shape = tf.constant(size, dtype=tf.int32)
+            out_height, out_width = float(size[0]), float(size[1])
+        # The transform maps each output pixel to the input pixel it samples, about the centres:
+        # input = R(angle) @ Shear @ diag(flip * sx, sy) @ (output - c_out) + c_in + shift, where
+        # sx, sy are the inverse zooms times the input-to-output size ratio.
+        sx = flip * inverse_zoom_x * (width / out_width)
+        sy = inverse_zoom_y * (height / out_height)
+        a00, a01 = cos * sx, (cos * tan - sin) * sy
+        a10, a11 = sin * sx, (sin * tan + cos) * sy
+        cx_out, cy_out = (out_width - 1.0) / 2.0, (out_height - 1.0) / 2.0
+        b0 = cx_in - a00 * cx_out - a01 * cy_out + shift_x
+        b1 = cy_in - a10 * cx_out - a11 * cy_out + shift_y
+        zeros = tf.zeros([batch])
+        transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
+        warped = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=output_shape,
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+        mean = tf.reduce_mean(warped, axis=[1, 2, 3], keepdims=True)
+        warped = (warped - mean) * contrast[:, None, None, None] + mean * brightness[:, None, None, None]
+        return tf.clip_by_value(warped, 0.0, 255.0)
+
+    if teacher_size is None:
+        return sample(output_size)
+    return sample(output_size), sample(tuple(teacher_size))
 
 
 def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Augmentation | None,
-                 num_classes: int = 2, output_size: tuple[int, int] | None = None):
+                 num_classes: int = 2, output_size: tuple[int, int] | None = None, distillation=None):
     """A tf.data pipeline over cached arrays: shuffled and augmented when `augmentation` is set.
 
     `images` is (N, h, w, 3) uint8, `labels` (N,) class indices. Each element is a float32
-    (B, H, W, 3) batch (augmentation maps (h, w) to `output_size` = (H, W), default (h, w)) in 0..255 with its targets: (B, 1) class indices for two classes (the
-    sigmoid head's binary targets), else (B, K) one-hot rows for the softmax head.
+    (B, H, W, 3) batch in 0..255 (augmentation samples (h, w) down to `output_size` = (H, W),
+    default (h, w)) with its targets: (B, 1) class indices for two classes (the sigmoid head's
+    binary targets), else (B, K) one-hot rows for the softmax head. With `distillation` (a
+    `catdog.train.distill.Distillation`, which needs augmentation) the targets are mixed with
+    the teacher's probabilities for the same crops (see `distill.soft_targets`).
     Batches are gathered by index from the (possibly memory-mapped) array, so a disk cache is
     never read into memory whole.
     """
@@ -142,10 +150,16 @@ def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Au
     dataset = indices.batch(batch_size).map(load)
     if augmentation is None and output_size not in (None, (height, width)):
         raise ValueError(f"images of {height}x{width} need augmentation to become {output_size}")
+    if distillation is not None and augmentation is None:
+        raise ValueError("distillation needs augmentation, which draws the teacher's crops")
     if augmentation is not None:
         randomness = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        teacher_size = distillation.image_size if distillation is not None else None
         dataset = tf.data.Dataset.zip((dataset, randomness)).map(
             lambda pair, seed_pair: (augment_batch(pair[0], seed_pair, augmentation=augmentation,
-                                                   output_size=output_size), pair[1]),
+                                                   output_size=output_size, teacher_size=teacher_size), pair[1]),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if distillation is not None:
+        # One batch at a time: the teacher's own ops already use every core.
+        dataset = dataset.map(lambda pair, targets: (pair[0], distillation.soft_targets(pair[1], targets)))
     return dataset.prefetch(tf.data.AUTOTUNE)

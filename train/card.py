@@ -65,6 +65,9 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"AdamW lr {config['learning_rate']} (warm-up {card['warmup_epochs']} of {config['epochs']} planned epochs, then cosine decay), "
         f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
         f"- **Recipe:** {describe_recipe(config)[:1].upper()}{describe_recipe(config)[1:]}",
+        *([f"- **Teacher:** `{card['teacher']['model']}` (sha256 {card['teacher']['sha256'][:12]}..., "
+            f"val accuracy {card['teacher'].get('val_accuracy')}, made by `{card['teacher'].get('command')}`), "
+            f"distillation weight {config['distill_weight']}"] if card.get("teacher") else []),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (val loss {card['val_loss_unsmoothed']}) on the "
         "validation split; never selected on any test set.",
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",

@@ -39,6 +39,10 @@ class TrainConfig:
     crop_area: float = 0.0
     ema: bool = False
     ema_momentum: float = 0.995  # per step: an average over about 200 steps, ~2 epochs of the default data
+    # Knowledge distillation: a model.keras of the same classes; its probabilities for the same
+    # crops make up distill_weight of the training targets (see train/distill.py).
+    teacher: Optional[Path] = None
+    distill_weight: float = 0.5
 
     @property
     def cache_size(self) -> tuple[int, int]:

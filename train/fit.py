@@ -28,6 +28,7 @@ from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_ca
                                      write_history)
 from catdog.train.config import TrainConfig
 from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
+from catdog.train.distill import teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
 from catdog.train.evaluate import evaluate
@@ -69,6 +70,13 @@ def clear_checkpoint(folder: Path) -> None:
         (Path(folder) / name).unlink(missing_ok=True)
 
 
+def rounded_binary_accuracy(targets, probabilities):
+    """Per-example 1.0 where a (B, 1) target and probability fall on the same side of 0.5, else 0.0."""
+    import keras
+
+    return keras.ops.cast(keras.ops.equal(targets > 0.5, probabilities > 0.5), "float32")[:, 0]
+
+
 def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_classes: int) -> None:
     """AdamW on the warm-up + cosine schedule; binary cross-entropy for a sigmoid head, categorical
     cross-entropy for a softmax head, both with `config.label_smoothing`."""
@@ -79,6 +87,10 @@ def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_class
     if num_classes == 2:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+        if config.teacher:
+            # Distillation's targets are soft; training accuracy rounds them, as
+            # CategoricalAccuracy's argmax does for K classes.
+            accuracy = keras.metrics.MeanMetricWrapper(rounded_binary_accuracy, name="accuracy")
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -148,6 +160,11 @@ def train(config: TrainConfig, *, command: str) -> dict:
     if config.cache_scale != 1.0 and not config.augment:
         raise CatdogError("--cache-scale needs augmentation to bring the cached photos to --image-size; "
                           "drop --no-augment or --cache-scale")
+    if config.teacher and not config.augment:
+        raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
+    if config.teacher and not Path(config.teacher).is_file():
+        raise CatdogError(f"--teacher {config.teacher}: no such file; give a model.keras from an earlier "
+                          "catdog-train run")
     if config.resume and config.force:
         raise CatdogError("--resume continues the run in --out and --force starts it over: give only one")
     if config.resume and config.strategy == "multiworker":
@@ -209,9 +226,17 @@ def train(config: TrainConfig, *, command: str) -> dict:
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
 
     augmentation = Augmentation(crop_area=config.crop_area) if config.augment else None
+    distillation = None
+    if config.teacher:
+        from catdog.train.distill import load_teacher
+
+        distillation = load_teacher(config.teacher, labels=labels, weight=config.distill_weight)
+        say(f"distilling from {config.teacher} ({distillation.image_size[0]}x{distillation.image_size[1]}), "
+            f"weight {config.distill_weight}")
     train_data, steps_per_epoch = distribute_dataset(
         strategy, train_x, train_y, batch_size=config.batch_size, seed=config.seed,
-        augmentation=augmentation, workers=workers, num_classes=spec.num_classes, output_size=spec.image_size)
+        augmentation=augmentation, workers=workers, num_classes=spec.num_classes, output_size=spec.image_size,
+        distillation=distillation)
     # The validation batch only needs to split evenly over the replicas.
     val_batch_size = math.ceil(256 / replicas) * replicas
     val_data, _ = distribute_dataset(strategy, val_x, val_y, batch_size=val_batch_size, seed=config.seed,
@@ -219,7 +244,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
 
     with strategy.scope():
         if state is not None:
-            model = keras.models.load_model(checkpoint_dir / "last.keras")
+            model = keras.models.load_model(checkpoint_dir / "last.keras",
+                                            custom_objects={"rounded_binary_accuracy": rounded_binary_accuracy})
             # The saved schedule ends at the first run's last epoch; a longer --epochs would train
             # on a rate of 0, so the schedule is rebuilt for this command's epochs (the same one
             # when --epochs is unchanged). It reads the optimizer's step count, which resumes too.
@@ -273,6 +299,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "config": config.to_dict(),
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
+        "teacher": teacher_record(config.teacher) if config.teacher else None,
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
