@@ -281,6 +281,32 @@ def test_quality_levers_stay_reproducible_and_are_recorded(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(models[0].get_weights(), raw))
 
 
+@pytest.mark.tf
+def test_distillation_is_reproducible_names_its_teacher_and_refuses_other_classes(tmp_path):
+    import keras
+
+    data = write_class_folder(tmp_path / "data", per_class=8)
+    assert _train(data, tmp_path / "teacher", "--image-size", "24", "--epochs", "1").exit_code == 0
+    teacher = tmp_path / "teacher" / "model.keras"
+    runs = [_train(data, tmp_path / name, "--image-size", "16", "--cache-scale", "1.5", "--teacher", str(teacher),
+                   "--distill-weight", "0.7") for name in ("one", "two")]
+    assert all(run.exit_code == 0 for run in runs), runs[0].output
+    assert "distilling from" in runs[0].output and "(24x24), weight 0.7" in runs[0].output
+    weights = [keras.models.load_model(tmp_path / name / "model.keras").get_weights() for name in ("one", "two")]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    card = json.loads((tmp_path / "one" / "card.json").read_text())
+    assert card["teacher"]["model"] == str(teacher) and card["teacher"]["image_size"] == [24, 24]
+    assert card["config"]["distill_weight"] == 0.7 and "--teacher" in card["command"]
+    assert "**Teacher:**" in (tmp_path / "one" / "card.md").read_text()
+    # Training accuracy rounds the soft targets instead of reading 0 everywhere.
+    history = (tmp_path / "one" / "history.csv").read_text().splitlines()
+    assert any(float(line.split(",")[2]) > 0 for line in history[1:]), history
+
+    colours = write_colour_classes(tmp_path / "colours", classes=("blue", "green", "red"), per_class=4)
+    other = _train(colours, tmp_path / "three", "--image-size", "16", "--teacher", str(teacher))
+    assert other.exit_code == 2 and "same class folders" in other.output
+
+
 def test_cache_scale_without_augmentation_exits_2(photo_folder, tmp_path):
     result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"),
                                        "--cache-scale", "1.5", "--no-augment"])
