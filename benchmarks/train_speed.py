@@ -7,8 +7,9 @@ checkpoint) once validation accuracy reaches the target or the time budget runs 
     python benchmarks/train_speed.py --data ../shared/datasets/cats_and_dogs --minutes 10
     python benchmarks/train_speed.py --image-size 96 --out benchmarks/results/train_speed_96.json
 
-The defaults are the shipped recipe (since issue 14: random-resized crops from a 1.5x cache and
-a weight average, the flags' defaults), so the epoch time measured is the recipe's.
+It trains with catdog-train's default flags (plus --image-size when given), so it measures the
+default recipe; the issue-14 levers (--cache-scale, --crop-area, --ema, --teacher) are off by
+default, and their epoch times are in the cards of benchmarks/results/quality_runs/.
 
 Writes benchmarks/results/train_speed.json and prints a Markdown table row.
 """
