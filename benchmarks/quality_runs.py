@@ -30,6 +30,8 @@ def levers_text(config: dict) -> str:
     parts.append(f"crops {config['crop_area']}" if config.get("crop_area") else "warp")
     if config.get("ema"):
         parts.append(f"EMA {config['ema_momentum']}")
+    if config.get("teacher"):
+        parts.append(f"distilled (weight {config['distill_weight']}) from {config['teacher']}")
     return ", ".join(parts)
 
 
