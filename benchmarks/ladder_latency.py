@@ -6,7 +6,7 @@ memory and times LiteRT on it, which gives the rungs' relative cost.
 
     python benchmarks/ladder_latency.py runtime/models/catdog.keras runtime/models/ladder/96/model.keras
 
-Prints one Markdown row per model: input size, multiply-adds are not counted; p50 and p90 in ms.
+Prints one Markdown row per model: its input size and batch-1 p50 and p90 in ms.
 """
 
 from __future__ import annotations
