@@ -5,6 +5,11 @@ its history.csv, and stops it with Ctrl-C (SIGINT, which the trainer survives wi
 checkpoint) once validation accuracy reaches the target or the time budget runs out.
 
     python benchmarks/train_speed.py --data ../shared/datasets/cats_and_dogs --minutes 10
+    python benchmarks/train_speed.py --image-size 96 --out benchmarks/results/train_speed_96.json
+
+It trains with catdog-train's default flags (plus --image-size when given), so it measures the
+default recipe; the issue-14 levers (--cache-scale, --crop-area, --ema, --teacher) are off by
+default, and their epoch times are in the cards of benchmarks/results/quality_runs/.
 
 Writes benchmarks/results/train_speed.json and prints a Markdown table row.
 """
@@ -33,10 +38,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="time budget for reaching the target")
     parser.add_argument("--target", type=float, default=0.855, help="validation accuracy to reach")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "train_speed.json")
+    parser.add_argument("--image-size", default=None, help="catdog-train --image-size (default: its own, 64)")
     args = parser.parse_args()
 
     run_dir = Path(tempfile.mkdtemp(prefix="catdog-train-speed-"))
     command = [str(Path(sys.executable).with_name("catdog-train")), "--data", str(args.data), "--out", str(run_dir)]
+    if args.image_size:
+        command += ["--image-size", str(args.image_size)]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reached_at, rows = None, []

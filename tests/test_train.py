@@ -22,7 +22,8 @@ def test_help_lists_every_option():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for option in ("--data", "--out", "--epochs", "--batch-size", "--seed", "--val-split", "--val", "--resume",
-                   "--strategy", "--cache", "--image-size N|HxW", "--force", "--verbose"):
+                   "--strategy", "--cache", "--image-size N|HxW", "--force", "--verbose", "--cache-scale",
+                   "--crop-area", "--ema / --no-ema", "--ema-momentum"):
         assert option in result.output
     assert "a third of --epochs" in " ".join(result.output.split())
 
@@ -251,6 +252,92 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     # The schedule stretches to the new --epochs: epoch 3 still learns (the old one had decayed to 0).
     rates = [float(row.split(",")[5]) for row in history[1:]]
     assert rates[2] > 1e-4, rates
+
+
+LEVERS = ("--cache-scale", "1.5", "--crop-area", "0.4", "--ema", "--ema-momentum", "0.9")
+
+
+@pytest.mark.tf
+def test_quality_levers_stay_reproducible_and_are_recorded(tmp_path):
+    import keras
+
+    data = write_class_folder(tmp_path / "data", per_class=8)
+    first, second = _train(data, tmp_path / "one", *LEVERS), _train(data, tmp_path / "two", *LEVERS)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert "decoding 12 files at 96x96" in first.output and "decoding 4 files at 64x64" in first.output
+    models = [keras.models.load_model(tmp_path / run / "model.keras") for run in ("one", "two")]
+    assert models[0].input_shape == (None, 64, 64, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(models[0].get_weights(), models[1].get_weights()))
+    card = json.loads((tmp_path / "one" / "card.json").read_text())
+    assert card["config"]["crop_area"] == 0.4 and card["config"]["ema"] and card["config"]["cache_scale"] == 1.5
+    card_text = (tmp_path / "one" / "card.md").read_text()
+    assert "Random-resized crops of 40%" in card_text and "EMA momentum 0.9" in card_text and "96x96" in card_text
+    # The kept weights are the average, which is what validation saw: the saved model scores the
+    # best epoch's logged val accuracy, and differs from the raw weights left in the checkpoint.
+    history = [line.split(",") for line in (tmp_path / "one" / "history.csv").read_text().splitlines()[1:]]
+    logged = float(history[card["best_epoch"] - 1][4])
+    assert card["val_accuracy"] == pytest.approx(logged, abs=1e-4)
+    raw = keras.models.load_model(tmp_path / "one" / "checkpoint" / "last.keras").get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(models[0].get_weights(), raw))
+
+
+@pytest.mark.tf
+def test_distillation_is_reproducible_names_its_teacher_and_refuses_other_classes(tmp_path):
+    import keras
+
+    data = write_class_folder(tmp_path / "data", per_class=8)
+    assert _train(data, tmp_path / "teacher", "--image-size", "24", "--epochs", "1").exit_code == 0
+    teacher = tmp_path / "teacher" / "model.keras"
+    runs = [_train(data, tmp_path / name, "--image-size", "16", "--cache-scale", "1.5", "--teacher", str(teacher),
+                   "--distill-weight", "0.7") for name in ("one", "two")]
+    assert all(run.exit_code == 0 for run in runs), runs[0].output
+    assert "distilling from" in runs[0].output and "(24x24), weight 0.7" in runs[0].output
+    weights = [keras.models.load_model(tmp_path / name / "model.keras").get_weights() for name in ("one", "two")]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    card = json.loads((tmp_path / "one" / "card.json").read_text())
+    assert card["teacher"]["model"] == str(teacher) and card["teacher"]["image_size"] == [24, 24]
+    assert card["config"]["distill_weight"] == 0.7 and "--teacher" in card["command"]
+    assert "**Teacher:**" in (tmp_path / "one" / "card.md").read_text()
+    # Training accuracy rounds the soft targets instead of reading 0 everywhere.
+    history = (tmp_path / "one" / "history.csv").read_text().splitlines()
+    assert any(float(line.split(",")[2]) > 0 for line in history[1:]), history
+
+    colours = write_colour_classes(tmp_path / "colours", classes=("blue", "green", "red"), per_class=4)
+    other = _train(colours, tmp_path / "three", "--image-size", "16", "--teacher", str(teacher))
+    assert other.exit_code == 2 and "same class folders" in other.output
+
+
+def test_cache_scale_without_augmentation_exits_2(photo_folder, tmp_path):
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"),
+                                       "--cache-scale", "1.5", "--no-augment"])
+    assert result.exit_code == 2 and "--cache-scale needs augmentation" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.tf
+def test_random_resized_crops_sample_the_cached_photo_down_to_the_model_size():
+    import tensorflow as tf
+
+    from catdog.train.augment import Augmentation, augment_batch
+
+    # A 96x96 photo, dark on the left and bright on the right. Crops without flip, rotation,
+    # shear or colour keep dark on the left; flips alone mirror it.
+    photo = np.zeros((4, 96, 96, 3), np.float32)
+    photo[:, :, 48:] = 255.0
+    still = Augmentation(flip=False, rotation=0.0, shear=0.0, brightness=0.0, contrast=0.0, crop_area=0.9)
+    seed = tf.constant([1, 2], tf.int64)
+    out = augment_batch(tf.constant(photo), seed, augmentation=still, output_size=(64, 48)).numpy()
+    assert out.shape == (4, 64, 48, 3)
+    assert (out[:, :, :8] < 1).all() and (out[:, :, -8:] > 254).all()
+    flipped = augment_batch(tf.constant(photo), seed, output_size=(64, 48),
+                            augmentation=Augmentation(rotation=0.0, shear=0.0, brightness=0.0, contrast=0.0,
+                                                      crop_area=0.9)).numpy()
+    mirrored = flipped[:, :, 0, 0] > 128  # bright on the left
+    assert mirrored.any() and not mirrored.all()
+    again = augment_batch(tf.constant(photo), seed, output_size=(64, 48),
+                          augmentation=Augmentation(crop_area=0.4)).numpy()
+    assert np.array_equal(again, augment_batch(tf.constant(photo), seed, output_size=(64, 48),
+                                               augmentation=Augmentation(crop_area=0.4)).numpy())
 
 
 def test_resume_without_checkpoint_exits_2(photo_folder, tmp_path):

@@ -25,6 +25,26 @@ def describe_task(spec: dict[str, Any]) -> str:
             "in that order.")
 
 
+def describe_recipe(config: dict[str, Any]) -> str:
+    """The card's augmentation and weight-averaging sentence for a TrainConfig dict (older cards
+    without the issue-14 levers read as the warp without averaging)."""
+    height, width = config.get("image_size", (64, 64))
+    scale = config.get("cache_scale", 1.0)
+    if not config.get("augment", True):
+        text = "no augmentation"
+    elif config.get("crop_area", 0.0) > 0:
+        text = (f"random-resized crops of {config['crop_area']:.0%}-100% of the area (aspect 3:4-4:3) plus flip, "
+                "rotation, shear and colour jitter")
+    else:
+        text = "affine warp (flip, zoom, shear, rotation, shift) and colour jitter"
+    if config.get("augment", True):
+        text += (f", drawn from training photos cached at {round(height * scale)}x{round(width * scale)} "
+                 f"(--cache-scale {scale})")
+    if config.get("ema"):
+        text += f"; validated and saved as the weights' moving average (EMA momentum {config['ema_momentum']})"
+    return text + "."
+
+
 def write_card(folder: Path, *, card: dict[str, Any]) -> None:
     """Write `card.json` and a human-readable `card.md` beside the model."""
     folder = Path(folder)
@@ -44,6 +64,10 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"epochs on {card['machine']}; seed {config['seed']}, global batch {config['batch_size']}, "
         f"AdamW lr {config['learning_rate']} (warm-up {card['warmup_epochs']} of {config['epochs']} planned epochs, then cosine decay), "
         f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
+        f"- **Recipe:** {describe_recipe(config)[:1].upper()}{describe_recipe(config)[1:]}",
+        *([f"- **Teacher:** `{card['teacher']['model']}` (sha256 {card['teacher']['sha256'][:12]}..., "
+            f"val accuracy {card['teacher'].get('val_accuracy')}, made by `{card['teacher'].get('command')}`), "
+            f"distillation weight {config['distill_weight']}"] if card.get("teacher") else []),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
         "validation split; never selected on any test set.",
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",

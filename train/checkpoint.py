@@ -56,8 +56,13 @@ def fresh_state() -> dict[str, Any]:
     return {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": [], "seconds": 0.0}
 
 
-def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: int, writer: bool):
-    """Build the Keras callback; `writer` is False on non-chief workers, which write nothing."""
+def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: int, writer: bool, ema_swap=None):
+    """Build the Keras callback; `writer` is False on non-chief workers, which write nothing.
+
+    With `ema_swap` (the run's `keras.callbacks.SwapEMAWeights`, which validates the weight
+    average) the best weights saved are the average; the resumable `last.keras` keeps the raw
+    weights, with the average in its optimizer.
+    """
     import keras
 
     folder = Path(folder)
@@ -85,7 +90,13 @@ def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: i
             if writer:
                 folder.mkdir(parents=True, exist_ok=True)
                 if improved:
-                    write_atomically(folder / "best.weights.h5", self.model.save_weights)
+                    if ema_swap is not None:
+                        ema_swap.on_test_begin()  # the average into the model...
+                    try:
+                        write_atomically(folder / "best.weights.h5", self.model.save_weights)
+                    finally:
+                        if ema_swap is not None:
+                            ema_swap.on_test_end()  # ...and the raw weights back
                 write_atomically(folder / "last.keras", self.model.save)
                 write_text_atomically(folder / "state.json", json.dumps(state, indent=1))
             if state["wait"] >= patience:

@@ -70,6 +70,22 @@ class ImageSize(click.ParamType):
 @click.option("--patience", type=click.IntRange(min=1), default=DEFAULTS.patience,
               help="Stop after this many epochs without a better val loss (best weights are kept).")
 @click.option("--augment/--no-augment", default=DEFAULTS.augment, help="Random flip, zoom, shear, rotation, shift, colour.")
+@click.option("--cache-scale", type=click.FloatRange(min=1.0), default=DEFAULTS.cache_scale,
+              help="Decode and cache the training photos at this multiple of --image-size (validation always "
+                   "decodes at --image-size, as the runtime does); augmentation samples them down to "
+                   "--image-size, so a larger cache gives sharper crops.")
+@click.option("--crop-area", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.crop_area,
+              help="With augmentation, draw random-resized crops covering this to 100% of each photo's area "
+                   "(aspect 3:4 to 4:3) instead of the zoom and shift warp; 0 keeps the warp.")
+@click.option("--ema/--no-ema", default=DEFAULTS.ema,
+              help="Keep an exponential moving average of the weights; validate and save it.")
+@click.option("--ema-momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.ema_momentum,
+              help="Momentum of the weight average, per optimizer step (with --ema).")
+@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+              help="Distil from this model.keras (an earlier catdog-train run on the same classes, at any "
+                   "--image-size): it sees the same crops at its own size.")
+@click.option("--distill-weight", type=click.FloatRange(0, 1), default=DEFAULTS.distill_weight,
+              help="Share of the training targets taken from the --teacher's probabilities.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=DEFAULTS.strategy,
               help="tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG.")
 @click.option("--cache", type=click.Choice(["memory", "disk"]), default=DEFAULTS.cache,

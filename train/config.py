@@ -31,6 +31,23 @@ class TrainConfig:
     cache: str = "memory"
     cache_dir: Optional[Path] = None
     image_size: tuple[int, int] = (64, 64)  # (height, width); the shipped default's size
+    # Quality levers (issue 14). Training photos are decoded once at cache_scale x image_size;
+    # crop_area > 0 draws random-resized crops of [crop_area, 1] of each cached photo's area
+    # instead of the zoom-and-shift warp; ema validates and keeps an exponential moving average
+    # of the weights (Keras's optimizer `use_ema`).
+    cache_scale: float = 1.0
+    crop_area: float = 0.0
+    ema: bool = False
+    ema_momentum: float = 0.995  # per step: an average over about 200 steps, ~2 epochs of the default data
+    # Knowledge distillation: a model.keras of the same classes; its probabilities for the same
+    # crops make up distill_weight of the training targets (see train/distill.py).
+    teacher: Optional[Path] = None
+    distill_weight: float = 0.5
+
+    @property
+    def cache_size(self) -> tuple[int, int]:
+        """(height, width) at which the training photos are decoded and cached."""
+        return tuple(max(side, round(side * self.cache_scale)) for side in self.image_size)
 
     def __post_init__(self) -> None:
         if self.out is None:

@@ -118,7 +118,7 @@ class ShardView:
 
 
 def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, augmentation, workers: int,
-                       num_classes: int = 2):
+                       num_classes: int = 2, output_size: tuple[int, int] | None = None, distillation=None):
     """Return (dataset for model.fit, steps per epoch) for a global batch of `batch_size`.
 
     On one machine this is the plain `make_dataset` pipeline: Keras splits each global batch
@@ -134,7 +134,7 @@ def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, 
     per_replica = per_replica_batch_size(batch_size, replicas=replicas)
     if workers <= 1:
         dataset = make_dataset(images, labels, batch_size=batch_size, seed=seed, augmentation=augmentation,
-                               num_classes=num_classes)
+                               num_classes=num_classes, output_size=output_size, distillation=distillation)
         return dataset, math.ceil(len(labels) / batch_size)
     labels = np.asarray(labels)
 
@@ -143,7 +143,7 @@ def distribute_dataset(strategy, images, labels, *, batch_size: int, seed: int, 
         dataset = make_dataset(ShardView(images, indices), labels[indices],
                                batch_size=context.get_per_replica_batch_size(batch_size),
                                seed=seed + 1000003 * context.input_pipeline_id, augmentation=augmentation,
-                               num_classes=num_classes)
+                               num_classes=num_classes, output_size=output_size, distillation=distillation)
         # The shard is already this worker's own: tf.data must not shard it a second time.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

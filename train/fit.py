@@ -8,6 +8,7 @@ which command comes next.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import math
 import platform
 import shutil
@@ -27,6 +28,7 @@ from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_ca
                                      write_history)
 from catdog.train.config import TrainConfig
 from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
+from catdog.train.distill import teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
 from catdog.train.evaluate import evaluate
@@ -68,6 +70,13 @@ def clear_checkpoint(folder: Path) -> None:
         (Path(folder) / name).unlink(missing_ok=True)
 
 
+def rounded_binary_accuracy(targets, probabilities):
+    """Per-example 1.0 where a (B, 1) target and probability fall on the same side of 0.5, else 0.0."""
+    import keras
+
+    return keras.ops.cast(keras.ops.equal(targets > 0.5, probabilities > 0.5), "float32")[:, 0]
+
+
 def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_classes: int) -> None:
     """AdamW on the warm-up + cosine schedule; binary cross-entropy for a sigmoid head, categorical
     cross-entropy for a softmax head, both with `config.label_smoothing`."""
@@ -78,11 +87,18 @@ def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_class
     if num_classes == 2:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+        if config.teacher:
+            # Distillation's targets are soft; training accuracy rounds them, as
+            # CategoricalAccuracy's argmax does for K classes.
+            accuracy = keras.metrics.MeanMetricWrapper(rounded_binary_accuracy, name="accuracy")
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay),
-                  loss=loss, metrics=[accuracy])
+    # With `ema` the optimizer keeps a moving average of the trainable weights; SwapEMAWeights
+    # (see `train`) swaps it in for validation and for saving the best weights.
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
+                                       use_ema=config.ema, ema_momentum=config.ema_momentum)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
 
 
 def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict]:
@@ -118,9 +134,12 @@ def cache_folder(config: TrainConfig, *, write_dir: Path) -> Path | None:
 
 
 def decode_splits(train_files: LabelledFiles, val_files: LabelledFiles, *, spec: ModelSpec,
-                  cache_dir: Path | None):
-    """Decode both splits at the spec's size; raise one line when a class lost every training image."""
-    train = decode_images(train_files, spec=spec, cache_dir=cache_dir, description="training images")
+                  cache_dir: Path | None, train_size: tuple[int, int] | None = None):
+    """Decode the training split at `train_size` (default: the spec's size) and the validation split
+    at the spec's size, exactly as the runtime would; raise one line when a class lost every
+    training image."""
+    train_spec = dataclasses.replace(spec, image_size=tuple(train_size)) if train_size else spec
+    train = decode_images(train_files, spec=train_spec, cache_dir=cache_dir, description="training images")
     val = decode_images(val_files, spec=spec, cache_dir=cache_dir, description="validation images")
     present = np.bincount(np.asarray(train[1]).astype(int), minlength=spec.num_classes)
     missing = [label for label, count in zip(spec.labels, present) if count == 0]
@@ -138,6 +157,14 @@ def train(config: TrainConfig, *, command: str) -> dict:
     """
     if config.cache not in ("memory", "disk"):
         raise CatdogError(f"--cache must be memory or disk, got {config.cache!r}")
+    if config.cache_scale != 1.0 and not config.augment:
+        raise CatdogError("--cache-scale needs augmentation to bring the cached photos to --image-size; "
+                          "drop --no-augment or --cache-scale")
+    if config.teacher and not config.augment:
+        raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
+    if config.teacher and not Path(config.teacher).is_file():
+        raise CatdogError(f"--teacher {config.teacher}: no such file; give a model.keras from an earlier "
+                          "catdog-train run")
     if config.resume and config.force:
         raise CatdogError("--resume continues the run in --out and --force starts it over: give only one")
     if config.resume and config.strategy == "multiworker":
@@ -189,7 +216,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     tf.config.experimental.enable_op_determinism()
     try:
         (train_x, train_y), (val_x, val_y) = decode_splits(
-            train_files, val_files, spec=spec, cache_dir=cache_folder(config, write_dir=write_dir))
+            train_files, val_files, spec=spec, cache_dir=cache_folder(config, write_dir=write_dir),
+            train_size=config.cache_size)
     except BaseException:
         if created and chief:
             shutil.rmtree(write_dir, ignore_errors=True)  # the folder this run made, and nothing else
@@ -197,10 +225,18 @@ def train(config: TrainConfig, *, command: str) -> dict:
     split.update(train_images=int(len(train_y)), val_images=int(len(val_y)))
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
 
-    augmentation = Augmentation() if config.augment else None
+    augmentation = Augmentation(crop_area=config.crop_area) if config.augment else None
+    distillation = None
+    if config.teacher:
+        from catdog.train.distill import load_teacher
+
+        distillation = load_teacher(config.teacher, labels=labels, weight=config.distill_weight)
+        say(f"distilling from {config.teacher} ({distillation.image_size[0]}x{distillation.image_size[1]}), "
+            f"weight {config.distill_weight}")
     train_data, steps_per_epoch = distribute_dataset(
         strategy, train_x, train_y, batch_size=config.batch_size, seed=config.seed,
-        augmentation=augmentation, workers=workers, num_classes=spec.num_classes)
+        augmentation=augmentation, workers=workers, num_classes=spec.num_classes, output_size=spec.image_size,
+        distillation=distillation)
     # The validation batch only needs to split evenly over the replicas.
     val_batch_size = math.ceil(256 / replicas) * replicas
     val_data, _ = distribute_dataset(strategy, val_x, val_y, batch_size=val_batch_size, seed=config.seed,
@@ -208,7 +244,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
 
     with strategy.scope():
         if state is not None:
-            model = keras.models.load_model(checkpoint_dir / "last.keras")
+            model = keras.models.load_model(checkpoint_dir / "last.keras",
+                                            custom_objects={"rounded_binary_accuracy": rounded_binary_accuracy})
             # The saved schedule ends at the first run's last epoch; a longer --epochs would train
             # on a rate of 0, so the schedule is rebuilt for this command's epochs (the same one
             # when --epochs is unchanged). It reads the optimizer's step count, which resumes too.
@@ -224,7 +261,11 @@ def train(config: TrainConfig, *, command: str) -> dict:
     fix_keras_distributed_fit(model, strategy, workers=workers)
     # A resumed run records every command that contributed to it, the first one first.
     state.setdefault("commands", []).append(command)
-    callback = make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True)
+    # SwapEMAWeights (a library callback) puts the weight average in the model for validation;
+    # the checkpoint uses it again to save the average as the best weights.
+    ema_swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=False) if config.ema else None
+    callback = make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True,
+                                        ema_swap=ema_swap)
     say(f"training up to {config.epochs} epoch{'s' * (config.epochs != 1)} of {steps_per_epoch:,} "
         f"step{'s' * (steps_per_epoch != 1)} (batch {config.batch_size}), keeping "
         f"the best val loss; stopping after {config.patience} epochs without a better one")
@@ -233,7 +274,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         if state["epoch"] < config.epochs and state["wait"] < config.patience:
             # shuffle=False: the tf.data pipeline shuffles itself; Keras's flag would only warn.
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                      callbacks=[callback], shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+                      callbacks=[ema_swap, callback] if ema_swap else [callback], shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
         saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
@@ -259,6 +300,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "config": config.to_dict(),
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
+        "teacher": teacher_record(config.teacher) if config.teacher else None,
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),

@@ -1,0 +1,82 @@
+"""Knowledge distillation (Hinton et al. 2015, "Distilling the knowledge in a neural network").
+
+`catdog-train --teacher MODEL --distill-weight W` trains the student on targets
+(1 - W) * labels + W * teacher probabilities, where the teacher sees the very same crop, flip
+and colours as the student, sampled at the teacher's own input size (a teacher trained at
+96x96 looks at 96-pixel crops of the cache while the student gets 64-pixel ones). Cross-entropy
+is linear in its target, so this is exactly Hinton's loss at temperature 1:
+(1 - W) * CE(labels, student) + W * CE(teacher, student). The label smoothing of the run applies
+on top. Validation keeps the hard labels, so early stopping and the kept weights are judged on
+the data alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catdog.errors import CatdogError
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """A loaded teacher: its Keras model, input size (height, width) and the weight of its targets."""
+
+    model: Any
+    image_size: tuple[int, int]
+    weight: float
+
+    def soft_targets(self, teacher_images, targets):
+        """Mix (B, 1) binary or (B, K) one-hot `targets` with the teacher's (B, 1) or (B, K)
+        probabilities for (B, H, W, 3) `teacher_images` in 0..255; returns float32 targets."""
+        probabilities = self.model(teacher_images, training=False)
+        return (1.0 - self.weight) * targets + self.weight * probabilities
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def teacher_record(path: Path) -> dict[str, Any]:
+    """What the student's card says of its teacher: the path as given, its SHA-256, and, from the
+    teacher's own card beside it when there is one, its input size, val accuracy and command."""
+    path = Path(path)
+    record: dict[str, Any] = {"model": str(path), "sha256": file_sha256(path)}
+    card_path = path.with_name("card.json")
+    if card_path.exists():
+        card = json.loads(card_path.read_text())
+        record.update(image_size=card.get("model_spec", {}).get("image_size"), val_accuracy=card.get("val_accuracy"),
+                      command=card.get("command"), labels=card.get("model_spec", {}).get("labels"))
+    return record
+
+
+def load_teacher(path: Path, *, labels: tuple[str, ...], weight: float) -> Distillation:
+    """Load a Keras teacher for a student with `labels`; raise CatdogError (one line) when the file
+    is missing, is not a Keras model, or predicts other classes (its card's labels, or its output
+    width, disagree with the student's)."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise CatdogError(f"--teacher {path}: no such file; give a model.keras from an earlier catdog-train run")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - any unloadable file is one line
+        raise CatdogError(f"--teacher {path} is not a Keras model this Keras can load: {error}") from None
+    units = model.output_shape[-1]
+    expected = 1 if len(labels) == 2 else len(labels)
+    teacher_labels = teacher_record(path).get("labels")
+    if units != expected or (teacher_labels and tuple(teacher_labels) != tuple(labels)):
+        named = ", ".join(teacher_labels) if teacher_labels else f"{units} output unit(s)"
+        raise CatdogError(f"--teacher {path} predicts {named}, but this run's classes are {', '.join(labels)}: "
+                          "a teacher must be trained on the same class folders")
+    height, width = model.input_shape[1:3]
+    model.trainable = False
+    return Distillation(model=model, image_size=(int(height), int(width)), weight=weight)
