@@ -14,6 +14,25 @@ from catdog.runtime.spec import ModelSpec
 CATDOG_SPEC = ModelSpec(image_size=(64, 64), labels=("cat", "dog"))
 
 
+def save_onnx_graph(graph, path: Path, *, metadata: dict | None = None) -> Path:
+    """Save an `onnx.helper.make_graph` graph as a small opset-13 model, with a "catdog" metadata entry if given.
+
+    ir_version 8 keeps the file loadable by every onnxruntime catdog supports.
+    """
+    import json
+
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    if metadata is not None:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "catdog", json.dumps(metadata)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
 def write_class_folder(root: Path, *, per_class: int = 8, size: tuple[int, int] = (80, 60), seed: int = 0) -> Path:
     """Write `root/cats` and `root/dogs` with simple, learnable synthetic photos.
 

@@ -16,6 +16,7 @@ from catdog.bench import report, runner
 from catdog.bench.cli import main
 from catdog.bench.timing import size_next_chunk, measure_progress, run_interleaved, summarize
 from catdog.errors import MissingExtraError
+from conftest import save_onnx_graph
 
 ROW_KEYS = {"model", "format", "precision", "size_bytes", "latency_ms", "throughput_ips", "accuracy",
             "agreement", "speedup_vs_keras"}
@@ -26,7 +27,7 @@ def write_tiny_onnx(path: Path) -> Path:
 
     It carries a "catdog" metadata_props entry, as exported models do.
     """
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     from catdog.runtime.spec import ModelSpec
@@ -44,17 +45,12 @@ def write_tiny_onnx(path: Path) -> Path:
         [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1])],
         initializer=[helper.make_tensor("weights", TensorProto.FLOAT, [1, 1, 1, 3], weights.reshape(-1).tolist()),
                      helper.make_tensor("axis", TensorProto.INT64, [1], [1])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
     metadata = {"schema": 2, "labels": ["cat", "dog"], "model_spec": ModelSpec(image_size=(64, 64), labels=("cat", "dog")).to_dict(),
                 "format": "onnx", "precision": "fp32",
                 "input": {"name": "image", "dtype": "uint8", "shape": [None, 64, 64, 3], "layout": "NHWC",
                           "quantization": None},
                 "output": {"meaning": "probability of labels[1]", "dtype": "float32", "quantization": None}}
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "catdog", json.dumps(metadata)
-    onnx.save(model, path)
-    return path
+    return save_onnx_graph(graph, path, metadata=metadata)
 
 
 def write_photos(root: Path, *, per_class: int = 4) -> Path:

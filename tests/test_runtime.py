@@ -27,7 +27,7 @@ from catdog.runtime.spec import ModelSpec
 
 SPEC = ModelSpec(image_size=(64, 64), labels=("cat", "dog"))
 from catdog.runtime.sources import Stream, expand_sources
-from conftest import write_class_folder
+from conftest import save_onnx_graph, write_class_folder
 
 SLOPE = 0.05  # logit per unit of mean(blue) - mean(red), in raw 0..255 pixels
 
@@ -46,7 +46,7 @@ def catdog_metadata(*, spec: ModelSpec = SPEC, input_dtype: str = "float32",
 def build_onnx_model(path: Path, *, metadata: dict | None = None, input_dtype: str = "float32",
                      size: int = 64) -> Path:
     """Write a tiny ONNX model: sigmoid(SLOPE * (mean blue - mean red)), NHWC input of raw pixels."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     element = TensorProto.UINT8 if input_dtype == "uint8" else TensorProto.FLOAT
@@ -65,13 +65,7 @@ def build_onnx_model(path: Path, *, metadata: dict | None = None, input_dtype: s
         [helper.make_tensor_value_info("image", element, [None, size, size, 3])],
         [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None, 1])],
         initializer=[weights])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    if metadata is not None:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = "catdog", json.dumps(metadata)
-    onnx.save(model, str(path))
-    return path
+    return save_onnx_graph(graph, path, metadata=metadata)
 
 
 def expected_probability(pixels: np.ndarray) -> float:
@@ -98,7 +92,7 @@ def build_softmax_onnx(path: Path, *, metadata: dict | None = None, batch: int |
     `batch` fixes the batch dimension (None leaves it dynamic); `input_shape`/`element`
     override the input tensor, for models that cannot take an RGB image.
     """
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     channels = (input_shape or [None, size, size, 3])[-1]
@@ -114,13 +108,7 @@ def build_softmax_onnx(path: Path, *, metadata: dict | None = None, batch: int |
         [helper.make_tensor_value_info("image", element or TensorProto.FLOAT, input_shape or [batch, size, size, 3])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, classes])],
         initializer=[numpy_helper.from_array(weights, "weights")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    if metadata is not None:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = "catdog", json.dumps(metadata)
-    onnx.save(model, str(path))
-    return path
+    return save_onnx_graph(graph, path, metadata=metadata)
 
 
 def write_colour_images(folder: Path, *, count: int, size: tuple[int, int] = (40, 30)) -> list[Path]:
