@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from catdog.runtime.metadata import spec_from_metadata
-from catdog.runtime.spec import ModelSpec, SpecError, check_tensors, infer_spec
+from catdog.runtime.spec import ModelSpec, SpecError, check_tensors, infer_spec, known_dims
 from catdog.runtime.tensors import as_class_probabilities, scale_pixels
 
 # The one format registry: model file suffix -> format name (the backends are in catdog.runtime.engine).
@@ -61,7 +61,7 @@ class Engine:
         if np.dtype(input_dtype).kind not in "fiu":
             raise SpecError(f"{name}: its input type {np.dtype(input_dtype).name} is not an image type "
                             "(float, uint8 or int8)")
-        dims = [None if size is None or int(size) < 0 else int(size) for size in input_shape]
+        dims = known_dims(input_shape)
         if self.spec is None:
             self.spec = infer_spec(input_shape=dims, output_shape=output_shape, name=name)
             if standard_labels and len(standard_labels) == self.spec.num_classes:

@@ -35,9 +35,10 @@ class LiteRTEngine(Engine):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch_size = int(self.input["shape"][0])
-        # A model exported with a fixed batch dimension gets fixed-size slices from Engine.predict.
+        # The signature says -1 for a dynamic batch. A file with a fixed batch (or an interpreter that
+        # reports no signature) gets slices of exactly that size from Engine.predict, so _run only
+        # resizes for a dynamic batch.
         signature = self.input.get("shape_signature")
-        self.resizable = signature is None or len(signature) == 0 or int(signature[0]) == -1
         shape = signature if signature is not None and len(signature) else self.input["shape"]
         # A foreign file without catdog's entry may still name its labels in standard TFLite Metadata.
         standard_labels = read_standard_labels(self.path.read_bytes()) if self.spec is None else None
@@ -64,8 +65,6 @@ class LiteRTEngine(Engine):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) != self.batch_size:
-            if not self.resizable and self.batch_size == 1:
-                return np.concatenate([self._run(batch[index:index + 1]).reshape(-1) for index in range(len(batch))])
             self._resize(len(batch))
         if self._raw_input:
             self._input_view()[...] = batch  # raw 0..255 pixels, or a float input (cast on assignment)

@@ -136,6 +136,11 @@ def default_labels(count: int) -> tuple[str, ...]:
     return tuple(f"class_{index}" for index in range(count))
 
 
+def known_dims(shape: Sequence[int | None]) -> list[int | None]:
+    """A tensor shape as ints, with None for each dynamic dimension (given as None or a negative size such as -1)."""
+    return [None if size is None or int(size) < 0 else int(size) for size in shape]
+
+
 def check_tensors(spec: ModelSpec, *, input_shape: Sequence[int | None], output_shape: Sequence[int | None],
                   name: str = "model") -> None:
     """Raise SpecError naming the mismatch if a model's tensors cannot serve `spec`.
@@ -145,7 +150,7 @@ def check_tensors(spec: ModelSpec, *, input_shape: Sequence[int | None], output_
     dimension accepts any size; the output's last axis must hold `spec.output_width` units,
     or K units for a sigmoid spec whose exported graph already gives [1 - p, p].
     """
-    dims = [None if size is None or int(size) < 0 else int(size) for size in input_shape]
+    dims = known_dims(input_shape)
     if len(dims) != 4:
         raise SpecError(f"{name}: expected a 4-D NHWC image input, got shape {list(input_shape)}")
     expected = spec.input_shape
@@ -153,7 +158,7 @@ def check_tensors(spec: ModelSpec, *, input_shape: Sequence[int | None], output_
         if have is not None and have != want:
             raise SpecError(f"{name}: its input is {_shape_text(dims[1:])} but its spec says "
                             f"{_shape_text(list(expected))} (axis {axis + 1} differs)")
-    outputs = [None if size is None or int(size) < 0 else int(size) for size in output_shape]
+    outputs = known_dims(output_shape)
     units = outputs[-1] if len(outputs) >= 2 else 1
     if units is not None and units not in (spec.output_width, spec.num_classes):
         raise SpecError(f"{name}: its output has {units} units but its spec names {spec.num_classes} labels "
@@ -193,12 +198,12 @@ def infer_spec(*, input_shape: Sequence[int | None], output_shape: Sequence[int 
     means a sigmoid over two classes), labels are `class_0 ...`, and pixels are taken as raw
     0..255. Raises SpecError when the input is not a 3-channel NHWC image of a fixed size.
     """
-    dims = [None if size is None or int(size) < 0 else int(size) for size in input_shape]
+    dims = known_dims(input_shape)
     if len(dims) != 4 or dims[3] != CHANNELS["RGB"]:
         raise SpecError(f"{name}: expected an NHWC input with 3 channels, got shape {list(input_shape)}")
     if dims[1] is None or dims[2] is None:
         raise SpecError(f"{name}: its input size is not fixed ({_shape_text(dims[1:])}) and no spec names one")
-    outputs = [None if size is None or int(size) < 0 else int(size) for size in output_shape]
+    outputs = known_dims(output_shape)
     units = outputs[-1] if len(outputs) >= 2 and outputs[-1] is not None else 1
     if units == 1:
         return ModelSpec(image_size=(dims[1], dims[2]), labels=default_labels(2), output="sigmoid")
