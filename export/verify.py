@@ -84,21 +84,8 @@ def file_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
     from catdog.runtime.engine import open_engine
 
     engine = open_engine(path)
-    outputs = []
-    for start in range(0, len(images), BATCH_SIZE):
-        batch = images[start:start + BATCH_SIZE]
-        outputs.append(_as_classes(np.asarray(engine.predict(batch), dtype=np.float32), count=len(batch)))
-    return np.concatenate(outputs)
-
-
-def _as_classes(output: np.ndarray, *, count: int) -> np.ndarray:
-    # Engines return (N, K) (INTERFACES item 2); an engine that still flattens its output to
-    # (N,) P(labels[1]) or (N * K,) is read the same way, so verification never depends on it.
-    if output.ndim == 2:
-        return output
-    if output.size == count:
-        return np.stack([1.0 - output, output], axis=1)
-    return output.reshape(count, -1)
+    return np.concatenate([engine.predict(images[start:start + BATCH_SIZE])
+                           for start in range(0, len(images), BATCH_SIZE)])
 
 
 def compare(probabilities: np.ndarray, *, reference: np.ndarray, labels: np.ndarray | None,
