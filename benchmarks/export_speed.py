@@ -35,6 +35,23 @@ def machine() -> dict:
             "python": platform.python_version(), "system": f"{platform.system()} {platform.machine()}"}
 
 
+def summarize_runs(seconds: list[float]) -> dict:
+    """The wall times of the runs, their median and whether it meets TIME_TARGET_SECONDS."""
+    median = statistics.median(seconds)
+    return {"seconds": [round(value, 1) for value in seconds], "median_seconds": round(median, 1),
+            "time_target_seconds": TIME_TARGET_SECONDS, "time_target_met": median <= TIME_TARGET_SECONDS}
+
+
+def describe_runs(host: dict, result: dict) -> list[str]:
+    """The Markdown lines naming the machine and the runs' wall times against the target."""
+    seconds = result["seconds"]
+    return [f"- Machine: {host['cpu']}, {host['cores']} cores, {host['system']}, Python {host['python']}; "
+            f"1-minute load average at start {host['load_average_1m']}",
+            f"- Wall time over {len(seconds)} runs: {', '.join(f'{value:.1f}' for value in seconds)} s; "
+            f"median {result['median_seconds']} s (target <= {TIME_TARGET_SECONDS:.0f} s: "
+            f"{'met' if result['time_target_met'] else 'NOT met'})"]
+
+
 def run_once(command: list[str]) -> tuple[float, dict[str, int], str]:
     """Run the export into a fresh folder; return wall seconds, file sizes and the printed table."""
     with tempfile.TemporaryDirectory(prefix="catdog-export-bench-") as folder:
@@ -62,10 +79,7 @@ def main() -> None:
     result = {
         "command": " ".join(["catdog-export", *command[1:], "--out", "<tmp>"]),
         "machine": host,
-        "seconds": [round(value, 1) for value in seconds],
-        "median_seconds": round(statistics.median(seconds), 1),
-        "time_target_seconds": TIME_TARGET_SECONDS,
-        "time_target_met": statistics.median(seconds) <= TIME_TARGET_SECONDS,
+        **summarize_runs(seconds),
         "sizes_bytes": sizes,
         "int8_tflite_target_bytes": SIZE_TARGET_BYTES,
         "int8_tflite_target_met": 0 < tflite_size <= SIZE_TARGET_BYTES,
@@ -75,11 +89,7 @@ def main() -> None:
     lines = [
         "# catdog-export --int8: speed and size", "",
         f"- Command: `{result['command']}` (fresh process each run, TensorFlow import included)",
-        f"- Machine: {host['cpu']}, {host['cores']} cores, {host['system']}, Python {host['python']}; "
-        f"1-minute load average at start {host['load_average_1m']}",
-        f"- Wall time over {len(seconds)} runs: {', '.join(f'{value:.1f}' for value in seconds)} s; "
-        f"median {result['median_seconds']} s (target <= {TIME_TARGET_SECONDS:.0f} s: "
-        f"{'met' if result['time_target_met'] else 'NOT met'})",
+        *describe_runs(host, result),
         f"- int8 TFLite: {tflite_size:,} bytes = {tflite_size / 1024:.1f} KB (target <= 320 KB: "
         f"{'met' if result['int8_tflite_target_met'] else 'NOT met'}); "
         + ", ".join(f"{name} {size / 1024:.1f} KB" for name, size in sizes.items()),

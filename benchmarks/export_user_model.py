@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from export_speed import RESULTS, TIME_TARGET_SECONDS, machine, run_once  # noqa: E402
+from export_speed import RESULTS, describe_runs, machine, run_once, summarize_runs  # noqa: E402
 
 
 def make_user_model(folder: Path) -> tuple[Path, Path]:
@@ -62,10 +61,7 @@ def main() -> None:
         "model": "seed notebook MiniResNet (tf_keras, subclassed, 265,665 parameters), SavedModel folder, 64x64",
         "calibration_images": 256,
         "machine": host,
-        "seconds": [round(value, 1) for value in seconds],
-        "median_seconds": round(statistics.median(seconds), 1),
-        "time_target_seconds": TIME_TARGET_SECONDS,
-        "time_target_met": statistics.median(seconds) <= TIME_TARGET_SECONDS,
+        **summarize_runs(seconds),
         "sizes_bytes": sizes,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -74,11 +70,7 @@ def main() -> None:
         "# catdog-export --int8 on a user's 64x64 notebook model", "",
         f"- Model: {result['model']}",
         f"- Command: `{result['command']}` (fresh process each run, TensorFlow import included)",
-        f"- Machine: {host['cpu']}, {host['cores']} cores, {host['system']}, Python {host['python']}; "
-        f"1-minute load average at start {host['load_average_1m']}",
-        f"- Wall time over {len(seconds)} runs: {', '.join(f'{value:.1f}' for value in seconds)} s; "
-        f"median {result['median_seconds']} s (target <= {TIME_TARGET_SECONDS:.0f} s: "
-        f"{'met' if result['time_target_met'] else 'NOT met'})",
+        *describe_runs(host, result),
         "- Files: " + ", ".join(f"{name} {size / 1024:.1f} KB" for name, size in sizes.items()),
         "", "Last run's summary:", "", table, "",
     ]
