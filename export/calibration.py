@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,21 +89,14 @@ def card_spec(model_path: Path) -> ModelSpec | None:
         return None
 
 
-def read_card(model_path: Path) -> dict:
-    """Return the training card beside the model, or {} if there is none or it is unreadable."""
-    card_path = Path(model_path).with_name("card.json")
-    try:
-        return json.loads(card_path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
     """The training data folder and validation fraction named by the model's card, if the folder exists.
 
     Cards record the folder as it was typed, often relative to where training ran, so it is
     tried relative to the current folder and to the card's own folder.
     """
+    from catdog.runtime.spec import read_card
+
     card = read_card(model_path)
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
     folder = data.get("folder") or (card.get("config") or {}).get("data")

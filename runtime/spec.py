@@ -172,11 +172,10 @@ def _shape_text(shape: Sequence[int | None]) -> str:
 CARD_NAME = "card.json"
 
 
-def read_card_spec(model_path) -> ModelSpec | None:
-    """The ModelSpec in the training card (`card.json`) beside a Keras model, or None without one.
+def read_card(model_path) -> dict[str, Any]:
+    """The training card (`card.json`) beside a Keras model as a dict, or {} without a readable one.
 
-    Training writes the card's `model_spec` entry; a model from elsewhere has no card.
-    Raises SpecError if the card exists but its spec is invalid.
+    The one reader of cards, for the runtime, export, bench and distillation alike.
     """
     import json
     from pathlib import Path
@@ -185,8 +184,17 @@ def read_card_spec(model_path) -> ModelSpec | None:
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    data = card.get("model_spec") if isinstance(card, dict) else None
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def read_card_spec(model_path) -> ModelSpec | None:
+    """The ModelSpec in the training card (`card.json`) beside a Keras model, or None without one.
+
+    Training writes the card's `model_spec` entry; a model from elsewhere has no card.
+    Raises SpecError if the card exists but its spec is invalid.
+    """
+    data = read_card(model_path).get("model_spec")
     return ModelSpec.from_dict(data) if isinstance(data, dict) else None
 
 

@@ -13,12 +13,12 @@ the data alone.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from catdog.errors import CatdogError
+from catdog.runtime.spec import read_card
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,8 @@ def teacher_record(path: Path) -> dict[str, Any]:
     teacher's own card beside it when there is one, its input size, val accuracy and command."""
     path = Path(path)
     record: dict[str, Any] = {"model": str(path), "sha256": file_sha256(path)}
-    card_path = path.with_name("card.json")
-    if card_path.exists():
-        card = json.loads(card_path.read_text())
+    card = read_card(path)
+    if card:
         record.update(image_size=card.get("model_spec", {}).get("image_size"), val_accuracy=card.get("val_accuracy"),
                       command=card.get("command"), labels=card.get("model_spec", {}).get("labels"))
     return record

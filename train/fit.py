@@ -42,7 +42,7 @@ CHECKPOINT_FILES = ("state.json", "last.keras", "best.weights.h5")
 
 
 def say(message: str) -> None:
-    """Print one of catdog's own progress lines (stderr, so stdout stays for Keras's bars)."""
+    """Print one of catdog's own progress lines to stderr, where all of training's progress goes."""
     print(message, file=sys.stderr, flush=True)
 
 
