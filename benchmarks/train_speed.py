@@ -6,10 +6,13 @@ checkpoint) once validation accuracy reaches the target or the time budget runs 
 
     python benchmarks/train_speed.py --data ../shared/datasets/cats_and_dogs --minutes 10
     python benchmarks/train_speed.py --image-size 96 --out benchmarks/results/train_speed_96.json
+    python benchmarks/train_speed.py --out benchmarks/results/train_speed_shipped.json -- \
+        --cache-scale 1.5 --crop-area 0.6 --ema --teacher runtime/models/catdog96/model.keras
 
-It trains with catdog-train's default flags (plus --image-size when given), so it measures the
-default recipe; the issue-14 levers (--cache-scale, --crop-area, --ema, --teacher) are off by
-default, and their epoch times are in the cards of benchmarks/results/quality_runs/.
+It trains with catdog-train's default flags, plus --image-size and any flags after `--` (the
+issue-14 levers: --cache-scale, --crop-area, --ema, --teacher ...), so one script measures both
+the plain recipe and the shipped default's. Every full run's epoch times are also in its card
+(benchmarks/results/quality_runs/).
 
 Writes benchmarks/results/train_speed.json and prints a Markdown table row.
 """
@@ -39,12 +42,16 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.855, help="validation accuracy to reach")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "train_speed.json")
     parser.add_argument("--image-size", default=None, help="catdog-train --image-size (default: its own, 64)")
+    parser.add_argument("train_flags", nargs=argparse.REMAINDER,
+                        help="after --: more catdog-train flags, e.g. -- --ema --crop-area 0.6")
     args = parser.parse_args()
+    extra = args.train_flags[1:] if args.train_flags[:1] == ["--"] else args.train_flags
 
     run_dir = Path(tempfile.mkdtemp(prefix="catdog-train-speed-"))
     command = [str(Path(sys.executable).with_name("catdog-train")), "--data", str(args.data), "--out", str(run_dir)]
     if args.image_size:
         command += ["--image-size", str(args.image_size)]
+    command += extra
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reached_at, rows = None, []

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from catdog.errors import CatdogError
@@ -34,17 +33,6 @@ def output_stem(model_path: Path) -> str:
 def output_path(out_dir: Path, *, stem: str, model_format: str, precision: str) -> Path:
     """`<stem>_<precision>.<format>` inside the output folder."""
     return Path(out_dir) / f"{stem}_{precision}.{model_format}"
-
-
-def ensure_writable(out_dir: Path) -> None:
-    """Create the output folder and prove a file can be written there, or raise one line."""
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".catdog-write-test-"):
-            pass
-    except OSError as error:
-        raise CatdogError(f"output folder {out_dir} cannot be written ({error.strerror or error}): "
-                          "pass --out with a writable folder") from None
 
 
 def check_overwrites(targets: list[Path], *, source_sha256: str, force: bool) -> None:

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from catdog.errors import CatdogError
+from catdog.folders import ensure_writable
 from catdog.export import artifact, calibration, heads, onnx_export, outputs, tflite, verify
 from catdog.export.config import ExportConfig
 from catdog.export.contract import (Contract, parse_image_size, settle_contract, settle_image_size,
@@ -91,7 +92,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     jobs, notes = plan_jobs(config)
     for note in notes:
         log(f"note: {note}")
-    outputs.ensure_writable(config.out)
+    ensure_writable(config.out)
     if not model_path.exists():
         load_source(model_path)  # raises the one-line "model not found" naming what is accepted
     sha256 = source_sha256(model_path)

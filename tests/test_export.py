@@ -84,7 +84,7 @@ def test_unwritable_output_folder_exits_2(tmp_path):
     model.write_bytes(b"")
     result = CliRunner().invoke(main, [str(model), "--out", str(blocker / "sub")])
     assert result.exit_code == 2
-    assert "cannot be written" in result.output
+    assert "cannot write to output folder" in result.output
 
 
 @pytest.mark.tf

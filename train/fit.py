@@ -21,6 +21,7 @@ import numpy as np
 
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
+from catdog.folders import ensure_writable
 from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation
 from catdog.train.card import curves_title, write_card, write_curves
@@ -44,16 +45,6 @@ CHECKPOINT_FILES = ("state.json", "last.keras", "best.weights.h5")
 def say(message: str) -> None:
     """Print one of catdog's own progress lines to stderr, where all of training's progress goes."""
     print(message, file=sys.stderr, flush=True)
-
-
-def check_writable(folder: Path) -> None:
-    """Create `folder` if needed and prove it can be written, or raise one clear line."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise CatdogError(f"cannot write to output folder {folder}: {error.strerror or error}") from None
 
 
 def check_no_earlier_run(out: Path, *, resume: bool, force: bool) -> None:
@@ -203,7 +194,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
     if not chief:
         atexit.register(shutil.rmtree, write_dir, ignore_errors=True)
     created = not write_dir.exists()
-    check_writable(write_dir)
+    ensure_writable(write_dir)
     checkpoint_dir = write_dir / "checkpoint"
     if config.force:
         clear_checkpoint(checkpoint_dir)
