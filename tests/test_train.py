@@ -23,7 +23,7 @@ def test_help_lists_every_option():
     assert result.exit_code == 0
     for option in ("--data", "--out", "--epochs", "--batch-size", "--seed", "--val-split", "--val", "--resume",
                    "--strategy", "--cache", "--image-size N|HxW", "--force", "--verbose", "--cache-scale",
-                   "--crop-area", "--ema / --no-ema", "--ema-momentum"):
+                   "--crop-area", "--mixup", "--ema / --no-ema", "--ema-momentum"):
         assert option in result.output
     assert "a third of --epochs" in " ".join(result.output.split())
 
@@ -254,7 +254,7 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     assert rates[2] > 1e-4, rates
 
 
-LEVERS = ("--cache-scale", "1.5", "--crop-area", "0.4", "--ema", "--ema-momentum", "0.9")
+LEVERS = ("--cache-scale", "1.5", "--crop-area", "0.4", "--mixup", "0.4", "--ema", "--ema-momentum", "0.9")
 
 
 @pytest.mark.tf
@@ -272,6 +272,7 @@ def test_quality_levers_stay_reproducible_and_are_recorded(tmp_path):
     assert card["config"]["crop_area"] == 0.4 and card["config"]["ema"] and card["config"]["cache_scale"] == 1.5
     card_text = (tmp_path / "one" / "card.md").read_text()
     assert "Random-resized crops of 40%" in card_text and "EMA momentum 0.9" in card_text and "96x96" in card_text
+    assert "mixup within each batch (Beta(0.4, 0.4)" in card_text and card["config"]["mixup"] == 0.4
     # The kept weights are the average, which is what validation saw: the saved model scores the
     # best epoch's logged val accuracy, and differs from the raw weights left in the checkpoint.
     history = [line.split(",") for line in (tmp_path / "one" / "history.csv").read_text().splitlines()[1:]]
@@ -305,6 +306,34 @@ def test_distillation_is_reproducible_names_its_teacher_and_refuses_other_classe
     colours = write_colour_classes(tmp_path / "colours", classes=("blue", "green", "red"), per_class=4)
     other = _train(colours, tmp_path / "three", "--image-size", "16", "--teacher", str(teacher))
     assert other.exit_code == 2 and "same class folders" in other.output
+
+
+def test_mixup_without_augmentation_exits_2(photo_folder, tmp_path):
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"),
+                                       "--mixup", "0.2", "--no-augment"])
+    assert result.exit_code == 2 and "--mixup is part of augmentation" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.tf
+def test_mixup_blends_a_batch_with_its_reverse_by_one_beta_weight():
+    import tensorflow as tf
+
+    from catdog.train.augment import mix_batch
+
+    images = np.stack([np.full((4, 4, 3), value, np.float32) for value in (0.0, 100.0, 255.0)])
+    teacher = images[:, :2, :2]
+    targets = np.array([[0.0], [1.0], [1.0]], np.float32)
+    seed = tf.constant([3, 4], tf.int64)
+    (mixed, mixed_teacher), mixed_targets = mix_batch((tf.constant(images), tf.constant(teacher)),
+                                                      tf.constant(targets), seed, alpha=0.4)
+    lam = float(mixed_targets.numpy()[2, 0])  # row 2 (target 1) mixed with row 0 (target 0): lam * 1 + (1 - lam) * 0
+    assert 0.0 < lam < 1.0
+    expected = lam * images + (1.0 - lam) * images[::-1]
+    assert np.allclose(mixed.numpy(), expected) and np.allclose(mixed_teacher.numpy(), expected[:, :2, :2])
+    assert np.allclose(mixed_targets.numpy(), lam * targets + (1.0 - lam) * targets[::-1])
+    again = mix_batch(tf.constant(images), tf.constant(targets), seed, alpha=0.4)[1].numpy()
+    assert np.array_equal(again, mixed_targets.numpy())  # stateless: same seed, same weight
 
 
 def test_cache_scale_without_augmentation_exits_2(photo_folder, tmp_path):

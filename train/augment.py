@@ -9,6 +9,11 @@ flip and any rotation and shear. Both are one projective transform from the cach
 the output size, so a cache decoded larger than the model's input (`--cache-size`) gives
 sharper crops than upsampling a model-sized image would.
 
+With `mixup` > 0, each augmented batch is then blended with itself in reverse order (Zhang et
+al. 2018, "mixup: Beyond empirical risk minimization"; the batch-reversal pairing is timm's):
+one weight per batch, drawn from Beta(mixup, mixup), mixes both the images and their targets.
+A distillation teacher sees the mixed images too, so its targets match what the student sees.
+
 Randomness comes from stateless ops seeded by a `tf.data` random stream, so the same seed
 gives the same augmented batches on every run. The seed notebook's ImageDataGenerator used
 shear 0.2 (in degrees), zoom 0.2 and flips; the ranges here are at least that strong.
@@ -36,6 +41,7 @@ class Augmentation:
     brightness: float = 0.2  # multiplicative, [1 - b, 1 + b]
     contrast: float = 0.2  # around the image mean, [1 - c, 1 + c]
     crop_area: float = 0.0  # > 0: random-resized crops of [crop_area, 1] of the area instead of zoom and shift
+    mixup: float = 0.0  # > 0: mixup with a Beta(mixup, mixup) weight per batch
 
 
 def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tuple[int, int] | None = None,
@@ -113,6 +119,27 @@ def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tupl
     return sample(output_size), sample(tuple(teacher_size))
 
 
+def mix_batch(images, targets, seed, *, alpha: float):
+    """Mixup: blend a batch with itself reversed, by one weight lam ~ Beta(alpha, alpha).
+
+    `images` is a (B, H, W, 3) float batch, or a tuple of such batches (the student's and a
+    teacher's crops of the same photos), all mixed with the same lam; `targets` is (B, 1) or
+    (B, K) float. Returns them as lam * x + (1 - lam) * reverse(x). `seed` is a (2,) int64 tensor.
+    Beta is drawn as G1 / (G1 + G2) with G1, G2 ~ Gamma(alpha), both stateless.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    first = tf.random.stateless_gamma([], seeds[0], alpha=alpha)
+    second = tf.random.stateless_gamma([], seeds[1], alpha=alpha)
+    lam = first / (first + second)
+
+    def mix(batch):
+        return lam * batch + (1.0 - lam) * tf.reverse(batch, axis=[0])
+
+    return tf.nest.map_structure(mix, images), mix(targets)
+
+
 def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Augmentation | None,
                  num_classes: int = 2, output_size: tuple[int, int] | None = None, distillation=None):
     """A tf.data pipeline over cached arrays: shuffled and augmented when `augmentation` is set.
@@ -155,10 +182,18 @@ def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Au
     if augmentation is not None:
         randomness = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         teacher_size = distillation.image_size if distillation is not None else None
+
+        def transform(pair, seed_pair):
+            batch = augment_batch(pair[0], seed_pair, augmentation=augmentation, output_size=output_size,
+                                  teacher_size=teacher_size)
+            if augmentation.mixup > 0:
+                # Its own stream, folded from the batch's seed, so mixup leaves the crops unchanged.
+                mix_seed = tf.random.experimental.stateless_fold_in(seed_pair, 1)
+                return mix_batch(batch, pair[1], mix_seed, alpha=augmentation.mixup)
+            return batch, pair[1]
+
         dataset = tf.data.Dataset.zip((dataset, randomness)).map(
-            lambda pair, seed_pair: (augment_batch(pair[0], seed_pair, augmentation=augmentation,
-                                                   output_size=output_size, teacher_size=teacher_size), pair[1]),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if distillation is not None:
         # One batch at a time: the teacher's own ops already use every core.
         dataset = dataset.map(lambda pair, targets: (pair[0], distillation.soft_targets(pair[1], targets)))

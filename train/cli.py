@@ -77,6 +77,9 @@ class ImageSize(click.ParamType):
 @click.option("--crop-area", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.crop_area,
               help="With augmentation, draw random-resized crops covering this to 100% of each photo's area "
                    "(aspect 3:4 to 4:3) instead of the zoom and shift warp; 0 keeps the warp.")
+@click.option("--mixup", type=click.FloatRange(min=0), default=DEFAULTS.mixup,
+              help="With augmentation, blend each batch with itself reversed (mixup), images and targets, by a "
+                   "Beta(A, A) weight; A is this value, 0 turns it off (0.2 is the usual choice).")
 @click.option("--ema/--no-ema", default=DEFAULTS.ema,
               help="Keep an exponential moving average of the weights; validate and save it.")
 @click.option("--ema-momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.ema_momentum,

@@ -151,6 +151,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     if config.cache_scale != 1.0 and not config.augment:
         raise CatdogError("--cache-scale needs augmentation to bring the cached photos to --image-size; "
                           "drop --no-augment or --cache-scale")
+    if config.mixup > 0 and not config.augment:
+        raise CatdogError("--mixup is part of augmentation; drop --no-augment or --mixup")
     if config.teacher and not config.augment:
         raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
     if config.teacher and not Path(config.teacher).is_file():
@@ -216,7 +218,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
     split.update(train_images=int(len(train_y)), val_images=int(len(val_y)))
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
 
-    augmentation = Augmentation(crop_area=config.crop_area) if config.augment else None
+    augmentation = Augmentation(crop_area=config.crop_area, mixup=config.mixup) if config.augment else None
     distillation = None
     if config.teacher:
         from catdog.train.distill import load_teacher
