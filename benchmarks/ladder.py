@@ -8,7 +8,9 @@ into a temporary folder of class subfolders, which `catdog-bench --data` reads. 
 (`--data`), the 500 validation-split photos shipped in export/samples/validation stand in. Never a
 test set.
 
-    python benchmarks/ladder.py --data ../shared/datasets/cats_and_dogs
+    python benchmarks/ladder.py --data ../shared/datasets/cats_and_dogs [CANDIDATE.tflite ...]
+
+CANDIDATE files (e.g. an unshipped rung's int8 exports) are benched beside the shipped ones.
 
 Writes benchmarks/results/ladder_bench.{json,md} (catdog-bench's own table, plus a ladder summary)
 and benchmarks/results/ladder.png (accuracy against p50 latency).
@@ -53,16 +55,17 @@ def rung_files(models_dir: Path) -> list[Path]:
 
 
 @click.command(context_settings={"show_default": True})
+@click.argument("candidates", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("../shared/datasets/cats_and_dogs"),
               help="The shipped models' training folder; its validation split is measured (else the shipped samples).")
 @click.option("--threads", type=int, default=1, help="Inference threads.")
 @click.option("--out", type=click.Path(path_type=Path), default=RESULTS / "ladder_bench", help="Results path without suffix.")
-def main(data: Path, threads: int, out: Path) -> None:
+def main(candidates: tuple[Path, ...], data: Path, threads: int, out: Path) -> None:
     """Bench every shipped rung's int8 files with accuracy on the validation split, and plot the ladder."""
     from catdog.runtime.models import MODELS_DIR
 
     card = json.loads((MODELS_DIR / "card.json").read_text())
-    files = rung_files(MODELS_DIR)
+    files = rung_files(MODELS_DIR) + list(candidates)
     folder = Path(tempfile.mkdtemp(prefix="catdog-ladder-"))
     try:
         if data.is_dir():
@@ -87,7 +90,8 @@ def main(data: Path, threads: int, out: Path) -> None:
         default = rows[f"catdog_int8{path.suffix}"]["latency_ms"]["p50"]
         lines.append(f"| {path.name} | {row['accuracy']:.2%} | {row['latency_ms']['p50']:.3f} | "
                      f"{row['latency_ms']['p50'] / default:.1f}x |")
-    lines += ["", f"Command: `python benchmarks/ladder.py --data {data}`", ""]
+    shown = " ".join(str(path) for path in candidates)
+    lines += ["", f"Command: `python benchmarks/ladder.py --data {data}{' ' + shown if shown else ''}`", ""]
     with open(out.with_suffix(".md"), "a", encoding="utf-8") as stream:
         stream.write("\n".join(lines))
     print("\n".join(lines))

@@ -51,11 +51,19 @@ def main() -> None:
     args = parser.parse_args()
     cards = args.out.with_suffix("")
     cards.mkdir(parents=True, exist_ok=True)
+    # order.txt keeps the rows in the order the runs were added (a fresh clone's file times say nothing).
+    order_file = cards / "order.txt"
+    order = order_file.read_text().split() if order_file.exists() else []
     for run in args.runs:
         shutil.copyfile(run / "card.json", cards / f"{run.name}.card.json")
+        order = [name for name in order if name != run.name] + [run.name]
+    order += sorted(path.name.removesuffix(".card.json") for path in cards.glob("*.card.json")
+                    if path.name.removesuffix(".card.json") not in order)
+    order_file.write_text("\n".join(order) + "\n")
     rows = []
-    for path in sorted(cards.glob("*.card.json"), key=lambda p: p.stat().st_mtime):
-        rows.append(row(json.loads(path.read_text()), path.name.removesuffix(".card.json")))
+    for name in order:
+        path = cards / f"{name}.card.json"
+        rows.append(row(json.loads(path.read_text()), name))
     machine = json.loads(path.read_text())["machine"] if rows else ""
     lines = ["# Model-quality runs (issue 14)", "",
              f"Validation accuracy on the stratified 800-photo split (`--val-split 0.1`) of the shipped cats-and-dogs "

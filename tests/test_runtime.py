@@ -20,6 +20,7 @@ from PIL import Image
 from catdog.errors import CatdogError
 from catdog.runtime import models
 from catdog.runtime.engine import dequantize, open_engine, quantize
+from catdog.runtime.metadata import read_metadata
 from catdog.runtime.pipeline import classify_files
 from catdog.runtime.prediction import Prediction, decide, make_prediction
 from catdog.runtime.preprocess import load_image
@@ -308,7 +309,8 @@ def test_foreign_tflite_takes_its_labels_from_standard_tflite_metadata(tmp_path)
         pytest.skip("no TFLite interpreter installed")
     engine = open_engine(foreign_tflite(tmp_path))
     assert engine.metadata == {}
-    assert engine.labels == ("cat", "dog") and engine.spec_warning is None
+    shipped_labels = tuple(read_metadata(models.shipped_model_path("catdog_int8.tflite"))["labels"])
+    assert engine.labels == shipped_labels and len(shipped_labels) == 2 and engine.spec_warning is None
     assert engine.predict(np.zeros((1, 64, 64, 3), np.uint8)).shape == (1, 2)
 
 
