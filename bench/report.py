@@ -159,33 +159,33 @@ def import_pyplot() -> Any:
     return pyplot
 
 
-LABEL_HEIGHTS = (8, -12, 20, -24)  # points above or below a plotted point, cycled in latency order
+# Marker shapes cycled with matplotlib's colours, so points that sit close together stay distinguishable.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def point_label(row: dict[str, Any]) -> str:
-    """The text beside a plotted point: model and precision, e.g. 'catdog_int8.tflite (int8)'."""
+    """A plotted point's legend entry: model and precision, e.g. 'catdog_int8.tflite (int8)'."""
     return f"{row['model']} ({row['precision']})"
 
 
 def write_plot(result: BenchResult, path: Path) -> None:
-    """Plot p50 latency (log scale) against accuracy, each point labelled with its model and precision."""
+    """Plot p50 latency (log scale) against accuracy, one marker per model, named in a legend beside the
+    chart with its p50 and accuracy (text next to the points overprints when rungs sit close together)."""
     pyplot = import_pyplot()
-    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    figure, axes = pyplot.subplots(figsize=(9, 4.5))
     plotted = [row for row in result.rows if row.get("latency_ms") is not None and row.get("accuracy") is not None]
     for index, row in enumerate(sorted(plotted, key=lambda item: item["latency_ms"]["p50"])):
         x, y = row["latency_ms"]["p50"], row["accuracy"] * 100
-        axes.scatter(x, y, s=50)
-        # Neighbours in latency get different heights, so close labels do not overprint; the
-        # slowest point is labelled to its left, so its label does not run off the chart.
-        last = index == len(plotted) - 1 and index > 0
-        axes.annotate(f"{point_label(row)}: {x:.3g} ms", (x, y), xytext=(-6 if last else 6, LABEL_HEIGHTS[index % 4]),
-                      textcoords="offset points", fontsize=7, ha="right" if last else "left")
+        axes.scatter(x, y, s=50, marker=MARKERS[index % len(MARKERS)],
+                     label=f"{point_label(row)}: {x:.3g} ms, {y:.2f}%")
     axes.set_xscale("log")
-    axes.margins(x=0.3, y=0.2)
+    axes.margins(x=0.2, y=0.2)
     axes.set_xlabel(f"p50 latency at batch 1, ms (log scale, {result.machine['threads']} thread(s))")
     axes.set_ylabel("accuracy, %")
     axes.set_title(f"catdog: latency vs accuracy on {result.machine['cpu']}", fontsize=9)
     axes.grid(True, which="both", alpha=0.3)
+    if plotted:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     pyplot.close(figure)

@@ -1,6 +1,7 @@
 """Measure catdog's latency targets on this machine and write benchmarks/results/latency.{json,md,png}.
 
-Runs `catdog-bench` on every shipped model against the shipped Keras baseline, on one thread,
+Runs `catdog-bench` on the shipped default's files (`catdog_*`; the ladder's larger rungs are
+`ladder.py`'s) against the shipped Keras baseline, on one thread,
 with accuracy on a labelled folder, then checks the targets:
 
 * the int8 TFLite model's batch-1 p50 is at most 0.15 ms;
@@ -15,6 +16,7 @@ trained on and never a test set); fullres_sample would flatter accuracy, since i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,8 +61,12 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=RESULTS, show_default=True,
               help="Folder for latency.json, latency.md and latency.png.")
 def main(models: tuple[str, ...], baseline: str | None, data: Path, runs: int | None, out: Path) -> None:
-    """Run catdog-bench on MODELs (default: every shipped model), write the results and check the targets."""
+    """Run catdog-bench on MODELs (default: the shipped default's files), write the results and check the targets."""
     out.mkdir(parents=True, exist_ok=True)
+    if not models:
+        from catdog.runtime.models import shipped_models
+
+        models = tuple(os.path.relpath(path) for path in shipped_models() if path.name.startswith("catdog_"))
     command = [sys.executable, "-m", "catdog.bench.cli", *models, "--threads", "1", "--batch", "32", "--data", str(data),
                "--json", str(out / "latency.json"), "--markdown", str(out / "latency.md"),
                "--plot", str(out / "latency.png")]

@@ -361,12 +361,16 @@ def test_empty_accuracy_columns_point_at_data_and_plot_points_name_model_and_pre
     assert "--data DIR" not in report.format_table(result)
     matplotlib = pytest.importorskip("matplotlib")
     labels = []
-    original = matplotlib.axes.Axes.annotate
-    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
-                        lambda self, text, *args, **kwargs: labels.append(text) or original(self, text, *args, **kwargs))
+    original = matplotlib.axes.Axes.legend
+
+    def record_legend(self, *args, **kwargs):
+        labels.extend(self.get_legend_handles_labels()[1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", record_legend)
     rows.append({**rows[0], "model": "b.tflite", "precision": "fp32", "latency_ms": {"p50": 1.0}})
     report.write_plot(result, tmp_path / "plot.png")
-    assert labels == ["a.onnx (int8): 0.2 ms", "b.tflite (fp32): 1 ms"]
+    assert labels == ["a.onnx (int8): 0.2 ms, 90.00%", "b.tflite (fp32): 1 ms, 90.00%"]
 
 
 # --- the baseline is fed and read as its exported files record ------------------------------------------
