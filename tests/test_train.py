@@ -308,13 +308,6 @@ def test_distillation_is_reproducible_names_its_teacher_and_refuses_other_classe
     assert other.exit_code == 2 and "same class folders" in other.output
 
 
-def test_mixup_without_augmentation_exits_2(photo_folder, tmp_path):
-    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"),
-                                       "--mixup", "0.2", "--no-augment"])
-    assert result.exit_code == 2 and "--mixup is part of augmentation" in result.output
-    assert not (tmp_path / "o").exists()
-
-
 @pytest.mark.tf
 def test_mixup_blends_a_batch_with_its_reverse_by_one_beta_weight():
     import tensorflow as tf
@@ -336,10 +329,11 @@ def test_mixup_blends_a_batch_with_its_reverse_by_one_beta_weight():
     assert np.array_equal(again, mixed_targets.numpy())  # stateless: same seed, same weight
 
 
-def test_cache_scale_without_augmentation_exits_2(photo_folder, tmp_path):
-    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"),
-                                       "--cache-scale", "1.5", "--no-augment"])
-    assert result.exit_code == 2 and "--cache-scale needs augmentation" in result.output
+@pytest.mark.parametrize("lever, message", [(("--cache-scale", "1.5"), "--cache-scale needs augmentation"),
+                                            (("--mixup", "0.2"), "--mixup is part of augmentation")])
+def test_augmentation_levers_without_augmentation_exit_2(photo_folder, tmp_path, lever, message):
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), *lever, "--no-augment"])
+    assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "o").exists()
 
 
