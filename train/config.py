@@ -33,8 +33,8 @@ class TrainConfig:
     image_size: tuple[int, int] = (64, 64)  # (height, width); the shipped default's size
     # Quality levers (issue 14). Training photos are decoded once at cache_scale x image_size;
     # crop_area > 0 draws random-resized crops of [crop_area, 1] of each cached photo's area
-    # instead of the zoom-and-shift warp; mixup > 0 blends each batch with itself reversed; ema validates and keeps an exponential moving average
-    # of the weights (Keras's optimizer `use_ema`).
+    # instead of the zoom-and-shift warp; mixup > 0 blends each batch with itself reversed; ema
+    # validates and keeps an exponential moving average of the weights (Keras's optimizer `use_ema`).
     cache_scale: float = 1.0
     crop_area: float = 0.0
     mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter; 0 is off (see train/augment.py)

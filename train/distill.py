@@ -12,12 +12,12 @@ the data alone.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from catdog.errors import CatdogError
+from catdog.export.loaders import source_sha256
 from catdog.runtime.spec import read_card
 
 
@@ -36,19 +36,17 @@ class Distillation:
         return (1.0 - self.weight) * targets + self.weight * probabilities
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def require_teacher_file(path: Path) -> None:
+    """Raise CatdogError (one line) unless `path` is a file; training calls it before decoding any photo."""
+    if not Path(path).is_file():
+        raise CatdogError(f"--teacher {path}: no such file; give a model.keras from an earlier catdog-train run")
 
 
 def teacher_record(path: Path) -> dict[str, Any]:
     """What the student's card says of its teacher: the path as given, its SHA-256, and, from the
     teacher's own card beside it when there is one, its input size, val accuracy and command."""
     path = Path(path)
-    record: dict[str, Any] = {"model": str(path), "sha256": file_sha256(path)}
+    record: dict[str, Any] = {"model": str(path), "sha256": source_sha256(path)}
     card = read_card(path)
     if card:
         record.update(image_size=card.get("model_spec", {}).get("image_size"), val_accuracy=card.get("val_accuracy"),
@@ -63,15 +61,14 @@ def load_teacher(path: Path, *, labels: tuple[str, ...], weight: float) -> Disti
     import keras
 
     path = Path(path)
-    if not path.is_file():
-        raise CatdogError(f"--teacher {path}: no such file; give a model.keras from an earlier catdog-train run")
+    require_teacher_file(path)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - any unloadable file is one line
         raise CatdogError(f"--teacher {path} is not a Keras model this Keras can load: {error}") from None
     units = model.output_shape[-1]
     expected = 1 if len(labels) == 2 else len(labels)
-    teacher_labels = teacher_record(path).get("labels")
+    teacher_labels = (read_card(path) or {}).get("model_spec", {}).get("labels")
     if units != expected or (teacher_labels and tuple(teacher_labels) != tuple(labels)):
         named = ", ".join(teacher_labels) if teacher_labels else f"{units} output unit(s)"
         raise CatdogError(f"--teacher {path} predicts {named}, but this run's classes are {', '.join(labels)}: "

@@ -29,7 +29,7 @@ from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_ca
                                      write_history)
 from catdog.train.config import TrainConfig
 from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
-from catdog.train.distill import teacher_record
+from catdog.train.distill import require_teacher_file, teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
 from catdog.train.evaluate import evaluate
@@ -68,6 +68,14 @@ def rounded_binary_accuracy(targets, probabilities):
     return keras.ops.cast(keras.ops.equal(targets > 0.5, probabilities > 0.5), "float32")[:, 0]
 
 
+def register_rounded_accuracy():
+    """Register `rounded_binary_accuracy` with Keras (as catdog>rounded_binary_accuracy), so a
+    checkpoint compiled with it loads again in this process; returns the function."""
+    import keras
+
+    return keras.saving.register_keras_serializable(package="catdog")(rounded_binary_accuracy)
+
+
 def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_classes: int) -> None:
     """AdamW on the warm-up + cosine schedule; binary cross-entropy for a sigmoid head, categorical
     cross-entropy for a softmax head, both with `config.label_smoothing`."""
@@ -78,10 +86,10 @@ def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_class
     if num_classes == 2:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
-        if config.teacher:
-            # Distillation's targets are soft; training accuracy rounds them, as
-            # CategoricalAccuracy's argmax does for K classes.
-            accuracy = keras.metrics.MeanMetricWrapper(rounded_binary_accuracy, name="accuracy")
+        if config.teacher or config.mixup > 0:
+            # Distillation and mixup make the training targets soft; training accuracy rounds them,
+            # as CategoricalAccuracy's argmax does for K classes.
+            accuracy = keras.metrics.MeanMetricWrapper(register_rounded_accuracy(), name="accuracy")
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -155,9 +163,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         raise CatdogError("--mixup is part of augmentation; drop --no-augment or --mixup")
     if config.teacher and not config.augment:
         raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
-    if config.teacher and not Path(config.teacher).is_file():
-        raise CatdogError(f"--teacher {config.teacher}: no such file; give a model.keras from an earlier "
-                          "catdog-train run")
+    if config.teacher:
+        require_teacher_file(config.teacher)
     if config.resume and config.force:
         raise CatdogError("--resume continues the run in --out and --force starts it over: give only one")
     if config.resume and config.strategy == "multiworker":
@@ -237,8 +244,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
 
     with strategy.scope():
         if state is not None:
+            # Checkpoints of soft-target runs name the registered metric (older ones the bare function).
             model = keras.models.load_model(checkpoint_dir / "last.keras",
-                                            custom_objects={"rounded_binary_accuracy": rounded_binary_accuracy})
+                                            custom_objects={"rounded_binary_accuracy": register_rounded_accuracy()})
             # The saved schedule ends at the first run's last epoch; a longer --epochs would train
             # on a rate of 0, so the schedule is rebuilt for this command's epochs (the same one
             # when --epochs is unchanged). It reads the optimizer's step count, which resumes too.
@@ -267,7 +275,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         if state["epoch"] < config.epochs and state["wait"] < config.patience:
             # shuffle=False: the tf.data pipeline shuffles itself; Keras's flag would only warn.
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                      callbacks=[ema_swap, callback] if ema_swap else [callback], shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+                      callbacks=[ema_swap, callback] if ema_swap else [callback], shuffle=False,
+                      verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
         saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
