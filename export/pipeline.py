@@ -144,7 +144,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
                "calibration": calibration_source, "validation": checked_on}
     context = {"source": source, "head": head, "spec": spec, "calibration": calibration_images, "onnx_fp32": None,
                "tta": config.tta,
-               "extra": {"test_time_augmentation": config.tta, "source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
+               "extra": {"test_time_augmentation": config.tta, "source_model": model_name, "source_sha256": sha256,
+                         "source_format": source.kind,
                          "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
                          "source_units": head.units, "export_options": options}}
     partials, results = {}, []

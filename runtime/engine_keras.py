@@ -44,7 +44,6 @@ class KerasEngine(Engine):
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(batch.astype(np.float32), training=False))
 
-
     def _require_own_scaling(self) -> None:
         """Raise CatdogError (exit 2) unless the model starts with its own Rescaling/Normalization layer."""
         # export/ is importable here: this engine needs TensorFlow anyway, and `catdog.runtime` stays TF-free.
