@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny generated photo folders, so no test needs the real dataset."""
+"""Shared fixtures and builders: tiny generated photo folders and ONNX models, so no test needs the real
+dataset and no test module imports another."""
 
 from __future__ import annotations
 
@@ -31,6 +32,102 @@ def save_onnx_graph(graph, path: Path, *, metadata: dict | None = None) -> Path:
         entry.key, entry.value = "catdog", json.dumps(metadata)
     onnx.save(model, str(path))
     return Path(path)
+
+
+# The tiny two-class ONNX model's logit per unit of mean(blue) - mean(red), in raw 0..255 pixels.
+SLOPE = 0.05
+
+
+def catdog_metadata(*, spec: ModelSpec = CATDOG_SPEC, input_dtype: str = "float32",
+                    precision: str = "fp32") -> dict:
+    """The metadata document an exported model carries (see the shared interfaces)."""
+    return {"schema": 2, "labels": list(spec.labels), "model_spec": spec.to_dict(),
+            "input": {"name": "image", "dtype": input_dtype, "shape": [None, 64, 64, 3], "layout": "NHWC",
+                      "quantization": None},
+            "output": {"meaning": "probability of labels[1]", "dtype": "float32", "quantization": None},
+            "format": "onnx", "precision": precision, "source_sha256": "0" * 64, "export_options": {},
+            "catdog_version": "0.1.0"}
+
+
+def build_onnx_model(path: Path, *, metadata: dict | None = None, input_dtype: str = "float32",
+                     size: int = 64) -> Path:
+    """Write a tiny ONNX model: sigmoid(SLOPE * (mean blue - mean red)), NHWC input of raw pixels."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    element = TensorProto.UINT8 if input_dtype == "uint8" else TensorProto.FLOAT
+    nodes, source = [], "image"
+    if input_dtype == "uint8":
+        nodes.append(helper.make_node("Cast", ["image"], ["image_float"], to=TensorProto.FLOAT))
+        source = "image_float"
+    nodes += [
+        helper.make_node("ReduceMean", [source], ["means"], axes=[1, 2], keepdims=0),
+        helper.make_node("MatMul", ["means", "weights"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    weights = numpy_helper.from_array(np.array([[-SLOPE], [0.0], [SLOPE]], dtype=np.float32), "weights")
+    graph = helper.make_graph(
+        nodes, "tiny_catdog",
+        [helper.make_tensor_value_info("image", element, [None, size, size, 3])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None, 1])],
+        initializer=[weights])
+    return save_onnx_graph(graph, path, metadata=metadata)
+
+
+def expected_probability(pixels: np.ndarray) -> float:
+    """What the tiny model should answer for one (H, W, 3) array."""
+    means = pixels.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    return float(1.0 / (1.0 + np.exp(-SLOPE * (means[2] - means[0]))))
+
+
+FRUIT = ("apple", "banana", "cherry")  # labels of the 3-class test model: red, green, blue images
+FRUIT_SPEC = ModelSpec(image_size=(48, 48), labels=FRUIT, output="softmax")
+COLOURS = ((220, 30, 20), (20, 210, 30), (25, 30, 230))
+
+
+def spec_metadata(spec: ModelSpec, **extra) -> dict:
+    """Schema-2 metadata of an exported K-class file (K probabilities in label order)."""
+    return {"schema": 2, "labels": list(spec.labels), "model_spec": spec.to_dict(), "format": "onnx",
+            "precision": "fp32", "source_sha256": "0" * 64, "export_options": {}, "catdog_version": "0.2.0", **extra}
+
+
+def build_softmax_onnx(path: Path, *, metadata: dict | None = None, batch: int | None = None, size: int = 48,
+                       classes: int = 3, input_shape: list | None = None, element: int | None = None) -> Path:
+    """Write a K-class ONNX model: softmax(SLOPE * mean of each colour channel), one class per channel.
+
+    `batch` fixes the batch dimension (None leaves it dynamic); `input_shape`/`element`
+    override the input tensor, for models that cannot take an RGB image.
+    """
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    channels = (input_shape or [None, size, size, 3])[-1]
+    weights = np.zeros((channels, classes), dtype=np.float32)
+    for index in range(classes):
+        weights[index % channels, index] = SLOPE
+    nodes = [helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["pixels"], ["means"], axes=[1, 2], keepdims=0),
+             helper.make_node("MatMul", ["means", "weights"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)]
+    graph = helper.make_graph(
+        nodes, "tiny_fruit",
+        [helper.make_tensor_value_info("image", element or TensorProto.FLOAT, input_shape or [batch, size, size, 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, classes])],
+        initializer=[numpy_helper.from_array(weights, "weights")])
+    return save_onnx_graph(graph, path, metadata=metadata)
+
+
+def write_colour_images(folder: Path, *, count: int, size: tuple[int, int] = (40, 30)) -> list[Path]:
+    """Write `count` PNGs cycling red, green, blue (image i belongs to class i % 3)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    paths = []
+    for index in range(count):
+        pixels = rng.integers(0, 40, size=(size[1], size[0], 3)) + np.array(COLOURS[index % 3]) * 0.8
+        path = folder / f"img{index}.png"
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
 
 
 def write_class_folder(root: Path, *, per_class: int = 8, size: tuple[int, int] = (80, 60), seed: int = 0) -> Path:

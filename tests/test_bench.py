@@ -16,7 +16,7 @@ from catdog.bench import report, runner
 from catdog.bench.cli import main
 from catdog.bench.timing import size_next_chunk, measure_progress, run_interleaved, summarize
 from catdog.errors import MissingExtraError
-from conftest import save_onnx_graph
+from conftest import COLOURS, FRUIT, FRUIT_SPEC, build_softmax_onnx, save_onnx_graph, spec_metadata
 
 ROW_KEYS = {"model", "format", "precision", "size_bytes", "latency_ms", "throughput_ips", "accuracy",
             "agreement", "speedup_vs_keras"}
@@ -227,7 +227,6 @@ def test_keras_baseline_rows_and_speedups(tiny_model, monkeypatch, tmp_path):
 # --- K classes, and the baseline each file names -------------------------------------------------------
 
 from catdog.runtime.spec import ModelSpec  # noqa: E402
-from test_runtime import FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata  # noqa: E402
 
 
 def test_accuracy_and_agreement_decide_over_k_classes():
@@ -247,7 +246,6 @@ def test_accuracy_and_agreement_decide_over_k_classes():
 
 def write_fruit_folder(root: Path, *, per_class: int = 3) -> Path:
     """One subfolder per fruit, holding images of that fruit's colour (which the fruit model gets right)."""
-    from test_runtime import COLOURS
 
     for name, colour in zip(FRUIT, COLOURS):
         (root / name).mkdir(parents=True)

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from catdog.runtime.classifier import Classifier, Prediction
-from test_runtime import build_onnx_model, catdog_metadata, expected_probability
+from conftest import (COLOURS, FRUIT, FRUIT_SPEC, build_onnx_model, build_softmax_onnx, catdog_metadata,
+                      expected_probability, spec_metadata)
 
 
 @pytest.fixture
@@ -79,7 +80,6 @@ def test_package_exposes_the_api_lazily():
 
 
 def test_three_class_classifier_returns_its_labels_and_top_k(tmp_path):
-    from test_runtime import COLOURS, FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata
 
     classifier = Classifier(build_softmax_onnx(tmp_path / "fruit.onnx", metadata=spec_metadata(FRUIT_SPEC)))
     assert classifier.labels == FRUIT
@@ -92,7 +92,6 @@ def test_three_class_classifier_returns_its_labels_and_top_k(tmp_path):
 
 
 def test_model_without_metadata_warns_through_python_warnings(tmp_path):
-    from test_runtime import build_softmax_onnx
 
     with pytest.warns(UserWarning, match="no catdog metadata") as caught:
         classifier = Classifier(build_softmax_onnx(tmp_path / "bare.onnx", size=96, classes=4))

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from catdog.runtime.cli import main
-from conftest import write_class_folder
-from test_runtime import build_onnx_model, catdog_metadata
+from conftest import (FRUIT, FRUIT_SPEC, build_onnx_model, build_softmax_onnx, catdog_metadata, spec_metadata,
+                      write_class_folder, write_colour_images)
 
 
 @pytest.fixture
@@ -206,8 +206,6 @@ def test_a_real_video_file_is_read_through_opencv(model, tmp_path):
 
 
 # --- the model's own labels, top-k, safe CSV headers ------------------------------------------------
-
-from test_runtime import FRUIT, FRUIT_SPEC, build_softmax_onnx, spec_metadata, write_colour_images  # noqa: E402
 
 
 @pytest.fixture
