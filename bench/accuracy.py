@@ -1,7 +1,7 @@
 """Accuracy on a labelled folder, and label agreement with the baseline, for K-class models.
 
-The folder holds one subfolder per class, found as training finds them (the seed's
-`training_set/` is accepted) and listed with the one file lister (`catdog.runtime.files`).
+The folder holds one subfolder per class, listed by training's own lister (the seed's
+`training_set/` is accepted; an empty class folder is refused, as training refuses it).
 Classes are sorted by name. A folder class maps to a model label by name when every folder
 name is one of the model's labels, else by sorted position when the counts agree (training
 names labels after its sorted folders, and the shipped model's cat/dog come from cats/dogs).
@@ -24,24 +24,14 @@ from catdog.runtime.spec import ModelSpec
 def list_labelled_images(data: Path) -> tuple[list[Path], np.ndarray, list[str]]:
     """Return image paths, their class indices (int64) and the sorted class names of a class folder.
 
-    Raises CatdogError when the folder is missing or has fewer than two classes with images.
+    Training's own lister (`catdog.train.data.list_labelled_files`, which imports no TensorFlow),
+    so bench reads a folder exactly as training does. Raises CatdogError (one line) when the
+    folder is missing, has fewer than two class subfolders, or has a class folder without images.
     """
-    from catdog.runtime.files import is_hidden, list_images
-    from catdog.train.data import find_class_folders  # lists folders only: no TensorFlow
+    from catdog.train.data import list_labelled_files
 
-    root = find_class_folders(Path(data))
-    classes = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not is_hidden(entry.name))
-    paths: list[Path] = []
-    labels: list[int] = []
-    found: list[str] = []
-    for index, name in enumerate(classes):
-        files = list(list_images(root / name).paths)
-        found += [name] if files else []
-        paths += files
-        labels += [index] * len(files)
-    if len(found) < 2:
-        raise CatdogError(f"--data needs at least two class subfolders with images in {root}, found {found or classes}")
-    return paths, np.asarray(labels, dtype=np.int64), classes
+    files = list_labelled_files(Path(data))
+    return list(files.paths), np.asarray(files.labels, dtype=np.int64), list(files.class_names)
 
 
 def match_classes(class_names: Sequence[str], labels: Sequence[str], *, model: str = "the model") -> np.ndarray:
