@@ -117,7 +117,7 @@ def write_markdown(report: dict, path: Path) -> None:
     lines += ["", f"litert-benchmark median (before, after): {floors} ms (it reports 0.01 ms steps).", "",
               "Pieces (p50 microseconds, no invoke):", "", "| piece | us |", "|---|---|"]
     lines += [f"| {name} | {value:.2f} |" for name, value in report["pieces_us"].items()]
-    lines += ["", f"Throughput of engine.predict at batch 1 / 32: "
+    lines += ["", "Throughput of engine.predict at batch 1 / 32: "
               + " / ".join(f"{value:.0f}" for value in report["throughput_ips"].values()) + " images/s.", "",
               f"Target: engine.predict p50 at most {TARGET_RATIO}x litert-benchmark's median: {report['verdict']}", "",
               f"Command: `{report['command']}`", ""]
