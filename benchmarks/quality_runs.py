@@ -32,8 +32,10 @@ def levers_text(config: dict) -> str:
         parts.append(f"mixup {config['mixup']}")
     if config.get("ema"):
         parts.append(f"EMA {config['ema_momentum']}")
-    if config.get("teacher"):
-        parts.append(f"distilled (weight {config['distill_weight']}) from {config['teacher']}")
+    teachers = config.get("teacher") or []
+    teachers = [teachers] if isinstance(teachers, str) else teachers  # cards before ensembles held one path
+    if teachers:
+        parts.append(f"distilled (weight {config['distill_weight']}) from {' + '.join(teachers)}")
     return ", ".join(parts)
 
 

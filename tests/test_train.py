@@ -283,22 +283,24 @@ def test_quality_levers_stay_reproducible_and_are_recorded(tmp_path):
 
 
 @pytest.mark.tf
-def test_distillation_is_reproducible_names_its_teacher_and_refuses_other_classes(tmp_path):
+def test_distillation_from_an_ensemble_is_reproducible_names_its_teachers_and_refuses_other_classes(tmp_path):
     import keras
 
     data = write_class_folder(tmp_path / "data", per_class=8)
-    assert _train(data, tmp_path / "teacher", "--image-size", "24", "--epochs", "1").exit_code == 0
-    teacher = tmp_path / "teacher" / "model.keras"
+    for size in (24, 20):
+        assert _train(data, tmp_path / f"teacher{size}", "--image-size", str(size), "--epochs", "1").exit_code == 0
+    teacher, second = tmp_path / "teacher24" / "model.keras", tmp_path / "teacher20" / "model.keras"
     runs = [_train(data, tmp_path / name, "--image-size", "16", "--cache-scale", "1.5", "--teacher", str(teacher),
-                   "--distill-weight", "0.7") for name in ("one", "two")]
+                   "--teacher", str(second), "--distill-weight", "0.7") for name in ("one", "two")]
     assert all(run.exit_code == 0 for run in runs), runs[0].output
-    assert "distilling from" in runs[0].output and "(24x24), weight 0.7" in runs[0].output
+    assert "distilling from" in runs[0].output and "(24x24)" in runs[0].output and "(20x20), weight 0.7" in runs[0].output
     weights = [keras.models.load_model(tmp_path / name / "model.keras").get_weights() for name in ("one", "two")]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     card = json.loads((tmp_path / "one" / "card.json").read_text())
-    assert card["teacher"]["model"] == str(teacher) and card["teacher"]["image_size"] == [24, 24]
-    assert card["config"]["distill_weight"] == 0.7 and "--teacher" in card["command"]
-    assert "**Teacher:**" in (tmp_path / "one" / "card.md").read_text()
+    assert [record["model"] for record in card["teachers"]] == [str(teacher), str(second)]
+    assert [record["image_size"] for record in card["teachers"]] == [[24, 24], [20, 20]]
+    assert card["config"]["distill_weight"] == 0.7 and card["command"].count("--teacher") == 2
+    assert "**Teachers (their mean probability):**" in (tmp_path / "one" / "card.md").read_text()
     # Training accuracy rounds the soft targets instead of reading 0 everywhere.
     history = (tmp_path / "one" / "history.csv").read_text().splitlines()
     assert any(float(line.split(",")[2]) > 0 for line in history[1:]), history
@@ -306,6 +308,16 @@ def test_distillation_is_reproducible_names_its_teacher_and_refuses_other_classe
     colours = write_colour_classes(tmp_path / "colours", classes=("blue", "green", "red"), per_class=4)
     other = _train(colours, tmp_path / "three", "--image-size", "16", "--teacher", str(teacher))
     assert other.exit_code == 2 and "same class folders" in other.output
+
+
+def test_soft_targets_mix_the_labels_with_the_teachers_mean_probability():
+    from catdog.train.distill import Distillation
+
+    teachers = (lambda images, training: np.full((2, 1), 0.9), lambda images, training: np.full((2, 1), 0.5))
+    distillation = Distillation(models=teachers, image_sizes=((8, 8), (4, 4)), weight=0.5)
+    targets = np.array([[1.0], [0.0]])
+    mixed = distillation.soft_targets((np.zeros((2, 8, 8, 3)), np.zeros((2, 4, 4, 3))), targets)
+    assert np.allclose(mixed, [[0.5 * 1.0 + 0.5 * 0.7], [0.5 * 0.7]])
 
 
 @pytest.mark.tf

@@ -45,13 +45,13 @@ class Augmentation:
 
 
 def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tuple[int, int] | None = None,
-                  teacher_size: tuple[int, int] | None = None):
+                  teacher_sizes: tuple[tuple[int, int], ...] | None = None):
     """Warp or crop, and colour-jitter, a (B, h, w, 3) float batch in 0..255 with stateless randomness.
 
     Returns a (B, H, W, 3) float32 batch in 0..255, where (H, W) is `output_size` (default: the
-    input's own size). With `teacher_size` it returns a pair: that batch and the same crops,
-    flips and colours sampled at `teacher_size`, for a distillation teacher of another input
-    size. `seed` is a (2,) int64 tensor.
+    input's own size). With `teacher_sizes` it returns a pair: that batch and a tuple of the same
+    crops, flips and colours sampled at each of `teacher_sizes`, for distillation teachers of
+    other input sizes. `seed` is a (2,) int64 tensor.
     """
     import tensorflow as tf
 
@@ -114,16 +114,17 @@ def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tupl
         warped = (warped - mean) * contrast[:, None, None, None] + mean * brightness[:, None, None, None]
         return tf.clip_by_value(warped, 0.0, 255.0)
 
-    if teacher_size is None:
+    if teacher_sizes is None:
         return sample(output_size)
-    return sample(output_size), sample(tuple(teacher_size))
+    sampled = {tuple(size): sample(tuple(size)) for size in teacher_sizes}  # teachers of one size share crops
+    return sample(output_size), tuple(sampled[tuple(size)] for size in teacher_sizes)
 
 
 def mix_batch(images, targets, seed, *, alpha: float):
     """Mixup: blend a batch with itself reversed, by one weight lam ~ Beta(alpha, alpha).
 
-    `images` is a (B, H, W, 3) float batch, or a tuple of such batches (the student's and a
-    teacher's crops of the same photos), all mixed with the same lam; `targets` is (B, 1) or
+    `images` is a (B, H, W, 3) float batch, or a nested tuple of such batches (the student's and
+    the teachers' crops of the same photos), all mixed with the same lam; `targets` is (B, 1) or
     (B, K) float. Returns them as lam * x + (1 - lam) * reverse(x). `seed` is a (2,) int64 tensor.
     Beta is drawn as G1 / (G1 + G2) with G1, G2 ~ Gamma(alpha), both stateless.
     """
@@ -181,11 +182,11 @@ def make_dataset(images, labels, *, batch_size: int, seed: int, augmentation: Au
         raise ValueError("distillation needs augmentation, which draws the teacher's crops")
     if augmentation is not None:
         randomness = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        teacher_size = distillation.image_size if distillation is not None else None
+        teacher_sizes = distillation.image_sizes if distillation is not None else None
 
         def transform(pair, seed_pair):
             batch = augment_batch(pair[0], seed_pair, augmentation=augmentation, output_size=output_size,
-                                  teacher_size=teacher_size)
+                                  teacher_sizes=teacher_sizes)
             if augmentation.mixup > 0:
                 # Its own stream, folded from the batch's seed, so mixup leaves the crops unchanged.
                 mix_seed = tf.random.experimental.stateless_fold_in(seed_pair, 1)

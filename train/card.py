@@ -14,6 +14,16 @@ from catdog.train.checkpoint import write_atomically, write_text_atomically
 from catdog.train.report import class_counts_text, task_text
 
 
+def teacher_lines(teachers: Sequence[dict[str, Any]], *, weight: float) -> list[str]:
+    """The card's distillation lines: each teacher's file, hash, accuracy and command, and the weight."""
+    if not teachers:
+        return []
+    lines = [f"- **Teacher{'s (their mean probability)' if len(teachers) > 1 else ''}:** distillation weight {weight}"]
+    lines += [f"  - `{teacher['model']}` (sha256 {teacher['sha256'][:12]}..., val accuracy {teacher.get('val_accuracy')}, "
+              f"made by `{teacher.get('command')}`)" for teacher in teachers]
+    return lines
+
+
 def describe_task(spec: dict[str, Any]) -> str:
     """The card's task sentence for a ModelSpec dict: labels with indices, input and output."""
     labels = spec["labels"]
@@ -67,9 +77,7 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"AdamW lr {config['learning_rate']} (warm-up {card['warmup_epochs']} of {config['epochs']} planned epochs, then cosine decay), "
         f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
         f"- **Recipe:** {describe_recipe(config)[:1].upper()}{describe_recipe(config)[1:]}",
-        *([f"- **Teacher:** `{card['teacher']['model']}` (sha256 {card['teacher']['sha256'][:12]}..., "
-            f"val accuracy {card['teacher'].get('val_accuracy')}, made by `{card['teacher'].get('command')}`), "
-            f"distillation weight {config['distill_weight']}"] if card.get("teacher") else []),
+        *teacher_lines(card.get("teachers") or [], weight=config["distill_weight"]),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
         "validation split; never selected on any test set.",
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",

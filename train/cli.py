@@ -84,11 +84,12 @@ class ImageSize(click.ParamType):
               help="Keep an exponential moving average of the weights; validate and save it.")
 @click.option("--ema-momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.ema_momentum,
               help="Momentum of the weight average, per optimizer step (with --ema).")
-@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+@click.option("--teacher", type=click.Path(path_type=Path), multiple=True,
               help="Distil from this model.keras (an earlier catdog-train run on the same classes, at any "
-                   "--image-size): it sees the same crops at its own size.")
+                   "--image-size): it sees the same crops at its own size. Repeat it to distil from the "
+                   "ensemble: the mean of the teachers' probabilities.")
 @click.option("--distill-weight", type=click.FloatRange(0, 1), default=DEFAULTS.distill_weight,
-              help="Share of the training targets taken from the --teacher's probabilities.")
+              help="Share of the training targets taken from the teachers' probabilities.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=DEFAULTS.strategy,
               help="tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG.")
 @click.option("--cache", type=click.Choice(["memory", "disk"]), default=DEFAULTS.cache,

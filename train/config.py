@@ -40,9 +40,9 @@ class TrainConfig:
     mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter; 0 is off (see train/augment.py)
     ema: bool = False
     ema_momentum: float = 0.995  # per step: an average over about 200 steps, ~2 epochs of the default data
-    # Knowledge distillation: a model.keras of the same classes; its probabilities for the same
-    # crops make up distill_weight of the training targets (see train/distill.py).
-    teacher: Optional[Path] = None
+    # Knowledge distillation: model.keras files of the same classes; their mean probability for
+    # the same crops makes up distill_weight of the training targets (see train/distill.py).
+    teacher: tuple[Path, ...] = ()
     distill_weight: float = 0.5
 
     @property
@@ -51,10 +51,17 @@ class TrainConfig:
         return tuple(max(side, round(side * self.cache_scale)) for side in self.image_size)
 
     def __post_init__(self) -> None:
+        # Any iterable of paths (click's `multiple` gives a tuple; one path is one teacher).
+        teachers = (self.teacher,) if isinstance(self.teacher, (str, Path)) else (self.teacher or ())
+        object.__setattr__(self, "teacher", tuple(Path(path) for path in teachers))
         if self.out is None:
             object.__setattr__(self, "out", Path("runs") / (Path(self.data).resolve().name or "run"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict with paths as strings."""
-        return {key: str(value) if isinstance(value, Path) else value
-                for key, value in dataclasses.asdict(self).items()}
+        def plain(value):
+            if isinstance(value, Path):
+                return str(value)
+            return tuple(plain(item) for item in value) if isinstance(value, tuple) else value
+
+        return {key: plain(value) for key, value in dataclasses.asdict(self).items()}

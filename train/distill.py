@@ -8,6 +8,10 @@ is linear in its target, so this is exactly Hinton's loss at temperature 1:
 (1 - W) * CE(labels, student) + W * CE(teacher, student). The label smoothing of the run applies
 on top. Validation keeps the hard labels, so early stopping and the kept weights are judged on
 the data alone.
+
+`--teacher` given several times distils from their ensemble: the teacher probability is the
+mean of the teachers' probabilities, each for the crop at its own size (Hinton et al. 2015,
+section 3, distil an ensemble into one model the same way).
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ from catdog.runtime.spec import read_card
 
 @dataclass(frozen=True)
 class Distillation:
-    """A loaded teacher: its Keras model, input size (height, width) and the weight of its targets."""
+    """Loaded teachers: their Keras models, their input sizes (height, width), in the same order,
+    and the weight of their mean probability in the targets."""
 
-    model: Any
-    image_size: tuple[int, int]
+    models: tuple[Any, ...]
+    image_sizes: tuple[tuple[int, int], ...]
     weight: float
 
     def soft_targets(self, teacher_images, targets):
-        """Mix (B, 1) binary or (B, K) one-hot `targets` with the teacher's (B, 1) or (B, K)
-        probabilities for (B, H, W, 3) `teacher_images` in 0..255; returns float32 targets."""
-        probabilities = self.model(teacher_images, training=False)
-        return (1.0 - self.weight) * targets + self.weight * probabilities
+        """Mix (B, 1) binary or (B, K) one-hot `targets` with the teachers' mean (B, 1) or (B, K)
+        probabilities; `teacher_images` holds one (B, H, W, 3) batch in 0..255 per teacher, at
+        its own size. Returns float32 targets of the shape of `targets`."""
+        probabilities = [model(images, training=False) for model, images in zip(self.models, teacher_images)]
+        mean = probabilities[0] if len(probabilities) == 1 else sum(probabilities) / len(probabilities)
+        return (1.0 - self.weight) * targets + self.weight * mean
 
 
 def require_teacher_file(path: Path) -> None:
@@ -54,10 +61,18 @@ def teacher_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def load_teacher(path: Path, *, labels: tuple[str, ...], weight: float) -> Distillation:
-    """Load a Keras teacher for a student with `labels`; raise CatdogError (one line) when the file
-    is missing, is not a Keras model, or predicts other classes (its card's labels, or its output
-    width, disagree with the student's)."""
+def load_teachers(paths: tuple[Path, ...], *, labels: tuple[str, ...], weight: float) -> Distillation:
+    """Load one or more Keras teachers for a student with `labels` (see `load_teacher`)."""
+    models = [load_teacher(path, labels=labels) for path in paths]
+    return Distillation(models=tuple(models),
+                        image_sizes=tuple((int(model.input_shape[1]), int(model.input_shape[2])) for model in models),
+                        weight=weight)
+
+
+def load_teacher(path: Path, *, labels: tuple[str, ...]):
+    """Load one frozen Keras teacher for a student with `labels`; raise CatdogError (one line) when
+    the file is missing, is not a Keras model, or predicts other classes (its card's labels, or its
+    output width, disagree with the student's)."""
     import keras
 
     path = Path(path)
@@ -73,6 +88,5 @@ def load_teacher(path: Path, *, labels: tuple[str, ...], weight: float) -> Disti
         named = ", ".join(teacher_labels) if teacher_labels else f"{units} output unit(s)"
         raise CatdogError(f"--teacher {path} predicts {named}, but this run's classes are {', '.join(labels)}: "
                           "a teacher must be trained on the same class folders")
-    height, width = model.input_shape[1:3]
     model.trainable = False
-    return Distillation(model=model, image_size=(int(height), int(width)), weight=weight)
+    return model

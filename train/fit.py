@@ -163,8 +163,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         raise CatdogError("--mixup is part of augmentation; drop --no-augment or --mixup")
     if config.teacher and not config.augment:
         raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
-    if config.teacher:
-        require_teacher_file(config.teacher)
+    for teacher in config.teacher:
+        require_teacher_file(teacher)
     if config.resume and config.force:
         raise CatdogError("--resume continues the run in --out and --force starts it over: give only one")
     if config.resume and config.strategy == "multiworker":
@@ -228,11 +228,12 @@ def train(config: TrainConfig, *, command: str) -> dict:
     augmentation = Augmentation(crop_area=config.crop_area, mixup=config.mixup) if config.augment else None
     distillation = None
     if config.teacher:
-        from catdog.train.distill import load_teacher
+        from catdog.train.distill import load_teachers
 
-        distillation = load_teacher(config.teacher, labels=labels, weight=config.distill_weight)
-        say(f"distilling from {config.teacher} ({distillation.image_size[0]}x{distillation.image_size[1]}), "
-            f"weight {config.distill_weight}")
+        distillation = load_teachers(config.teacher, labels=labels, weight=config.distill_weight)
+        teachers = ", ".join(f"{path} ({height}x{width})"
+                             for path, (height, width) in zip(config.teacher, distillation.image_sizes))
+        say(f"distilling from {teachers}, weight {config.distill_weight}")
     train_data, steps_per_epoch = distribute_dataset(
         strategy, train_x, train_y, batch_size=config.batch_size, seed=config.seed,
         augmentation=augmentation, workers=workers, num_classes=spec.num_classes, output_size=spec.image_size,
@@ -302,7 +303,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "config": config.to_dict(),
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
-        "teacher": teacher_record(config.teacher) if config.teacher else None,
+        "teachers": [teacher_record(path) for path in config.teacher],
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
