@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from catdog.runtime.prediction import Prediction, make_error, make_prediction  # noqa: F401 - re-exported
+from catdog.runtime.prediction import Prediction, make_error, make_prediction
 from catdog.runtime.preprocess import load_image
 
 __all__ = ["Classifier", "Prediction", "describe_source"]
@@ -55,22 +55,37 @@ class Classifier:
         """The model's labels, in output index order."""
         return self.engine.labels
 
-    def predict(self, image: Any) -> Prediction | list[Prediction]:
+    def predict(self, image: Any, *, errors: str = "raise") -> Prediction | list[Prediction]:
         """Classify one image, or a list of images (or an (N, H, W, 3) array) in one batch.
 
-        Raises the decoding error of the first unreadable image; the CLI reports those per input.
+        `errors="raise"` (the default) raises the decoding error (OSError, ValueError or Pillow's)
+        of the first unreadable image; `errors="record"` returns an error record (`error` set,
+        `label` None) in its place and classifies the rest, as the CLI does.
         """
         if isinstance(image, (list, tuple)) or (isinstance(image, np.ndarray) and image.ndim == 4):
-            return self.predict_batch(list(image))
-        return self.predict_batch([image])[0]
+            return self.predict_batch(list(image), errors=errors)
+        return self.predict_batch([image], errors=errors)[0]
 
-    def predict_batch(self, images: Sequence[Any]) -> list[Prediction]:
-        """Classify several images in one inference call; each latency is the whole batch's time."""
+    def predict_batch(self, images: Sequence[Any], *, errors: str = "raise") -> list[Prediction]:
+        """Classify several images in one inference call; each latency is the whole batch's time.
+
+        `errors` is "raise" or "record", as in `predict`; anything else raises ValueError.
+        """
+        if errors not in ("raise", "record"):
+            raise ValueError(f"errors must be 'raise' or 'record', got {errors!r}")
         started = time.perf_counter()
         if not images:
             return []
-        batch = np.stack([load_image(image, spec=self.engine.spec) for image in images])
-        probabilities = self.engine.predict(batch)
+        arrays, failures = [], {}
+        for index, image in enumerate(images):
+            try:
+                arrays.append(load_image(image, spec=self.engine.spec))
+            except Exception as error:  # noqa: BLE001 - with "record", every unreadable input is one error record
+                if errors == "raise":
+                    raise
+                failures[index] = error
+        rows = iter(self.engine.predict(np.stack(arrays)) if arrays else [])
         latency_ms = (time.perf_counter() - started) * 1000.0
-        return [make_prediction(row, labels=self.labels, latency_ms=latency_ms, source=describe_source(image))
-                for image, row in zip(images, probabilities)]
+        return [make_error(failures[index], latency_ms=latency_ms, source=describe_source(image)) if index in failures
+                else make_prediction(next(rows), labels=self.labels, latency_ms=latency_ms, source=describe_source(image))
+                for index, image in enumerate(images)]

@@ -58,10 +58,18 @@ def test_lists_and_4d_arrays_give_one_prediction_each(classifier):
     assert classifier.predict([]) == []
 
 
-def test_unreadable_image_raises(classifier, tmp_path):
+def test_unreadable_image_raises_or_becomes_an_error_record(classifier, tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     with pytest.raises(Exception, match="cannot identify|empty"):
         classifier.predict(tmp_path / "empty.jpg")
+    with pytest.raises(Exception, match="cannot identify|empty"):
+        classifier.predict([blue_image(), tmp_path / "empty.jpg"])
+    first, failed, last = classifier.predict([blue_image(), tmp_path / "empty.jpg", blue_image()], errors="record")
+    assert first.label == last.label == "dog" and first.probabilities == last.probabilities
+    assert failed.label is None and failed.source == str(tmp_path / "empty.jpg") and "empty" in failed.error
+    assert classifier.predict(tmp_path / "empty.jpg", errors="record").error == failed.error
+    with pytest.raises(ValueError, match="'raise' or 'record'"):
+        classifier.predict(blue_image(), errors="ignore")
 
 
 def test_prediction_record_uses_error_instead_of_label():
