@@ -20,4 +20,5 @@ export PATH="$(dirname "$python"):$PATH"
 "$python" benchmarks/ladder.py
 "$python" benchmarks/train_speed.py --minutes 10
 "$python" benchmarks/train_speed.py --minutes 10 --out benchmarks/results/train_speed_shipped.json -- \
-  --cache-scale 1.5 --crop-area 0.6 --ema --teacher runtime/models/catdog96/model.keras
+  --cache-scale 2 --crop-area 0.6 --ema --teacher runtime/models/catdog96/model.keras \
+  --teacher runtime/models/catdog128/model.keras
