@@ -10,8 +10,8 @@ on top. Validation keeps the hard labels, so early stopping and the kept weights
 the data alone.
 
 `--teacher` given several times distils from their ensemble: the teacher probability is the
-mean of the teachers' probabilities, each for the crop at its own size (Hinton et al. 2015,
-section 3, distil an ensemble into one model the same way).
+mean of the teachers' probabilities, each for the crop at its own size (Hinton et al. 2015
+compress an ensemble into one model this way, with the ensemble's mean as the soft targets).
 """
 
 from __future__ import annotations
