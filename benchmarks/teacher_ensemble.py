@@ -1,0 +1,102 @@
+"""How good the default's distillation teachers are, alone and as an ensemble, on the validation split.
+
+Each Keras model (by default the shipped 64x64 default and its two teachers, `runtime/models/
+catdog96/` and `catdog128/`) classifies the 800-photo validation split that the default's card
+records, decoded at the model's own input size by the runtime's `load_image`. Then the mean of
+the teachers' probabilities is scored the same way: that mean is what
+`catdog-train --teacher A --teacher B` distils from. Each is also scored with flip averaging
+(the mean of a photo and its mirror). Accuracy and unsmoothed binary cross-entropy; never a
+test set. Needs the [train] extra (Keras) and the dataset.
+
+    python benchmarks/teacher_ensemble.py --data ../shared/datasets/cats_and_dogs
+
+Writes benchmarks/results/teacher_ensemble.{json,md}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from results_io import write_results
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "runtime" / "models"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def describe_machine() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one) and core count."""
+    import os
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} cores"
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy and mean binary cross-entropy of (N,) P(label 1) against (N,) 0/1 labels."""
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    return {"accuracy": round(float(np.mean((probabilities > 0.5) == labels)), 4), "loss": round(float(loss), 4)}
+
+
+def write_markdown(report: dict, path: Path) -> None:
+    lines = ["# Distillation teachers, alone and as an ensemble", "",
+             f"Validation split of `{report['data']}` ({report['images']} photos, the default's card's split); "
+             f"{report['machine']}. Loss is unsmoothed binary cross-entropy.", "",
+             "| model | accuracy | loss | with flip: accuracy | with flip: loss |", "|---|---:|---:|---:|---:|"]
+    for name, row in report["rows"].items():
+        lines.append(f"| {name} | {row['plain']['accuracy']:.2%} | {row['plain']['loss']} | "
+                     f"{row['flip']['accuracy']:.2%} | {row['flip']['loss']} |")
+    lines += ["", f"The two teachers give the same label on {report['teacher_agreement']:.1%} of the photos.", "",
+              "Command: `python benchmarks/teacher_ensemble.py --data DATA`", ""]
+    path.write_text("\n".join(lines))
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="The class folder the default was trained on.")
+@click.option("--teacher", "teachers", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              default=(MODELS / "catdog96" / "model.keras", MODELS / "catdog128" / "model.keras"),
+              help="Teacher model.keras files, averaged as the ensemble.")
+@click.option("--out", type=click.Path(path_type=Path), default=RESULTS / "teacher_ensemble", help="Results path without suffix.")
+def main(data: Path, teachers: tuple[Path, ...], out: Path) -> None:
+    """Score the default and its teachers, alone and averaged, on the validation split."""
+    import keras
+
+    from catdog.runtime.preprocess import load_image
+    from catdog.runtime.spec import ModelSpec
+    from catdog.train.data import list_labelled_files, split_files
+
+    card = json.loads((MODELS / "card.json").read_text())
+    _, validation = split_files(list_labelled_files(data), val_fraction=card["data"]["val_fraction"])
+    labels = np.asarray(validation.labels, dtype=np.float64)
+    rows, probabilities = {}, {}
+    for path in (MODELS / "catdog.keras", *teachers):
+        model = keras.models.load_model(path, compile=False)
+        size = tuple(model.input_shape[1:3])
+        spec = ModelSpec(image_size=size, labels=validation.class_names)
+        images = np.stack([load_image(file, spec=spec) for file in validation.paths]).astype(np.float32)
+        plain = model.predict(images, batch_size=200, verbose=0).ravel()
+        mirrored = model.predict(images[:, :, ::-1], batch_size=200, verbose=0).ravel()
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+        probabilities[name] = (plain, (plain + mirrored) / 2)
+        rows[name] = {"plain": score(plain, labels), "flip": score((plain + mirrored) / 2, labels)}
+    names = list(probabilities)[1:]
+    ensemble = [np.mean([probabilities[name][kind] for name in names], axis=0) for kind in (0, 1)]
+    rows["mean of the teachers"] = {"plain": score(ensemble[0], labels), "flip": score(ensemble[1], labels)}
+    agreement = float(np.mean((probabilities[names[0]][0] > 0.5) == (probabilities[names[-1]][0] > 0.5)))
+    report = {"data": str(data), "images": len(labels), "rows": rows, "teacher_agreement": round(agreement, 4),
+              "machine": describe_machine()}
+    write_results(report, out, write_markdown=write_markdown)
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
