@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from catdog.runtime.prediction import Prediction, make_error, make_prediction
+from catdog.runtime.pipeline import flush_batch
+from catdog.runtime.prediction import Prediction, make_error, make_prediction  # noqa: F401 - re-exported
 from catdog.runtime.preprocess import load_image
 
 __all__ = ["Classifier", "Prediction", "describe_source"]
@@ -76,16 +77,13 @@ class Classifier:
         started = time.perf_counter()
         if not images:
             return []
-        arrays, failures = [], {}
-        for index, image in enumerate(images):
+        entries = []
+        for image in images:
             try:
-                arrays.append(load_image(image, spec=self.engine.spec))
+                entries.append((describe_source(image), load_image(image, spec=self.engine.spec), None, started))
             except Exception as error:  # noqa: BLE001 - with "record", every unreadable input is one error record
                 if errors == "raise":
                     raise
-                failures[index] = error
-        rows = iter(self.engine.predict(np.stack(arrays)) if arrays else [])
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        return [make_error(failures[index], latency_ms=latency_ms, source=describe_source(image)) if index in failures
-                else make_prediction(next(rows), labels=self.labels, latency_ms=latency_ms, source=describe_source(image))
-                for index, image in enumerate(images)]
+                entries.append((describe_source(image), None, error, started))
+        # The CLI's own batching step: one inference, error records in place, latency from `started`.
+        return flush_batch(self.engine, entries)

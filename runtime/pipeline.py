@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from catdog.errors import CatdogError, MissingExtraError
-from catdog.runtime.classifier import Prediction, make_error, make_prediction
+from catdog.runtime.prediction import Prediction, make_error, make_prediction
 from catdog.runtime.live_capture import DEFAULT_STREAM_TIMEOUT
 from catdog.runtime.preprocess import DEFAULT_MAX_PIXELS, load_image, prepare_array
 from catdog.runtime.sources import NothingFound, Stream
@@ -49,8 +49,12 @@ def decode_file(path: Path | NothingFound, spec: ModelSpec, *,
         return None, error, started
 
 
-def flush_batch(engine, entries: list[tuple[Path, np.ndarray | None, BaseException | None, float]]) -> list[Prediction]:
-    """Run one inference over the decoded entries and return every entry's record, in order."""
+def flush_batch(engine, entries: list[tuple[Path | str | None, np.ndarray | None, BaseException | None, float]]
+                ) -> list[Prediction]:
+    """Run one inference over the decoded entries and return every entry's record, in order.
+
+    Each entry is (source, pixels or None, the decoding error or None, start time); a None
+    source (an in-memory image) stays None in its record."""
     arrays = [array for _, array, _, _ in entries if array is not None]
     probabilities = iter(engine.predict(np.stack(arrays)) if arrays else [])
     decided = time.perf_counter()
@@ -58,10 +62,10 @@ def flush_batch(engine, entries: list[tuple[Path, np.ndarray | None, BaseExcepti
     for path, array, error, started in entries:
         latency_ms = (decided - started) * 1000.0
         if array is None:
-            records.append(make_error(error, latency_ms=latency_ms, source=str(path)))
+            records.append(make_error(error, latency_ms=latency_ms, source=None if path is None else str(path)))
         else:
             records.append(make_prediction(next(probabilities), labels=engine.labels,
-                                           latency_ms=latency_ms, source=str(path)))
+                                           latency_ms=latency_ms, source=None if path is None else str(path)))
     return records
 
 
