@@ -16,27 +16,18 @@ Writes benchmarks/results/teacher_ensemble.{json,md}.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 import numpy as np
 
+from catdog.bench.machine import read_cpu_model
 from results_io import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "runtime" / "models"
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def describe_machine() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one) and core count."""
-    import os
-    import platform
-
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} cores"
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -93,7 +84,7 @@ def main(data: Path, teachers: tuple[Path, ...], out: Path) -> None:
     rows["mean of the teachers"] = {"plain": score(ensemble[0], labels), "flip": score(ensemble[1], labels)}
     agreement = float(np.mean((probabilities[names[0]][0] > 0.5) == (probabilities[names[-1]][0] > 0.5)))
     report = {"data": str(data), "images": len(labels), "rows": rows, "teacher_agreement": round(agreement, 4),
-              "machine": describe_machine()}
+              "machine": f"{read_cpu_model()}, {os.cpu_count()} cores"}
     write_results(report, out, write_markdown=write_markdown)
     print(out.with_suffix(".md").read_text())
 
