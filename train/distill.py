@@ -39,8 +39,7 @@ class Distillation:
         probabilities; `teacher_images` holds one (B, H, W, 3) batch in 0..255 per teacher, at
         its own size. Returns float32 targets of the shape of `targets`."""
         probabilities = [model(images, training=False) for model, images in zip(self.models, teacher_images)]
-        mean = probabilities[0] if len(probabilities) == 1 else sum(probabilities) / len(probabilities)
-        return (1.0 - self.weight) * targets + self.weight * mean
+        return (1.0 - self.weight) * targets + self.weight * (sum(probabilities) / len(probabilities))
 
 
 def require_teacher_file(path: Path) -> None:
