@@ -246,7 +246,6 @@ def test_accuracy_and_agreement_decide_over_k_classes():
 
 def write_fruit_folder(root: Path, *, per_class: int = 3) -> Path:
     """One subfolder per fruit, holding images of that fruit's colour (which the fruit model gets right)."""
-
     for name, colour in zip(FRUIT, COLOURS):
         (root / name).mkdir(parents=True)
         for index in range(per_class):
