@@ -321,6 +321,22 @@ def test_soft_targets_mix_the_labels_with_the_teachers_mean_probability():
 
 
 @pytest.mark.tf
+def test_distillation_pipelines_turn_the_tf_data_autotuner_off_and_others_keep_it():
+    from catdog.train.augment import Augmentation, make_dataset
+    from catdog.train.distill import Distillation
+
+    images, labels = np.zeros((4, 8, 8, 3), np.uint8), np.array([0.0, 1.0, 0.0, 1.0], np.float32)
+    teacher = Distillation(models=(lambda batch, training: batch[:, :1, 0, 0] * 0.0 + 0.5,), image_sizes=((8, 8),),
+                           weight=0.5)
+    distilled = make_dataset(images, labels, batch_size=2, seed=0, augmentation=Augmentation(), distillation=teacher)
+    plain = make_dataset(images, labels, batch_size=2, seed=0, augmentation=Augmentation())
+    assert distilled.options().autotune.enabled is False
+    assert plain.options().autotune.enabled is not False
+    targets = np.concatenate([batch_targets.numpy() for _, batch_targets in distilled])
+    assert sorted(targets[:, 0].tolist()) == [0.25, 0.25, 0.75, 0.75]  # (1 - 0.5) * label + 0.5 * 0.5
+
+
+@pytest.mark.tf
 def test_mixup_blends_a_batch_with_its_reverse_by_one_beta_weight():
     import tensorflow as tf
 
