@@ -1,6 +1,6 @@
 """int8 ONNX choices: which `quantize_static` settings make the int8 file faster than fp32, and why.
 
-Converts the shipped Keras model with catdog's own export code (`convert_to_onnx`), calibrates
+Converts the shipped Keras model with `catdog-export --fp32 --format onnx` (a subprocess), calibrates
 on the shipped calibration samples (`export/samples/calibration`, plus the 0..255 range anchor),
 quantizes it once per choice below, and then, in one process:
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 import os
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -183,24 +184,27 @@ def main(model, runs, out):
     import onnx
     import onnxruntime
 
-    from catdog.export.calibration import load_calibration_images, model_spec_from_card
-    from catdog.export.onnx_export import convert_to_onnx, quantize_onnx_int8
+    from catdog.export.calibration import card_spec, load_calibration_images
+    from catdog.export.loaders import default_model_path
+    from catdog.export.onnx_export import quantize_onnx_int8
     from catdog.export.samples import VALIDATION_DIR
-    from catdog.export.source import default_model_path, load_keras_model
     from catdog.train.data import decode_images, list_labelled_files
 
     machine = describe_machine(threads=1)
     model_path = Path(model) if model else default_model_path()
-    keras_model = load_keras_model(model_path)
-    spec = model_spec_from_card(model_path)
+    spec = card_spec(model_path)
+    if spec is None:
+        raise click.UsageError(f"{model_path} has no training card beside it to give its input size and labels")
     calibration = load_calibration_images(None, spec=spec)
     images, labels = decode_images(list_labelled_files(VALIDATION_DIR), spec=spec, description="validation")
     images, labels = np.asarray(images), np.asarray(labels).astype(int)
     rows, sessions = [], {}
     with tempfile.TemporaryDirectory(prefix="catdog-int8-") as folder:
         folder = Path(folder)
-        fp32_path = folder / "fp32.onnx"
-        onnx.save(convert_to_onnx(keras_model), fp32_path)
+        # The fp32 file catdog-export writes (verified against Keras) is what its int8 export quantizes.
+        subprocess.run([str(Path(sys.executable).with_name("catdog-export")), str(model_path), "--fp32", "--format",
+                        "onnx", "--out", str(folder / "fp32")], check=True, stdout=subprocess.DEVNULL)
+        fp32_path = next((folder / "fp32").glob("*_fp32.onnx"))
         files = {"fp32": (fp32_path, None)}
         for index, choice in enumerate(CHOICES):
             path = folder / f"choice{index}.onnx"
