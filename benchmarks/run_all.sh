@@ -21,5 +21,5 @@ export PATH="$(dirname "$python"):$PATH"
 "$python" benchmarks/teacher_ensemble.py --data ../shared/datasets/cats_and_dogs
 "$python" benchmarks/train_speed.py --minutes 10
 "$python" benchmarks/train_speed.py --minutes 10 --out benchmarks/results/train_speed_shipped.json -- \
-  --cache-scale 2 --crop-area 0.6 --ema --teacher runtime/models/catdog96/model.keras \
+  --cache-scale 2 --crop-area 0.6 --mixup 0.2 --ema --teacher runtime/models/catdog96/model.keras \
   --teacher runtime/models/catdog128/model.keras

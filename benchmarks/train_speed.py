@@ -7,7 +7,7 @@ checkpoint) once validation accuracy reaches the target or the time budget runs 
     python benchmarks/train_speed.py --data ../shared/datasets/cats_and_dogs --minutes 10
     python benchmarks/train_speed.py --image-size 96 --out benchmarks/results/train_speed_96.json
     python benchmarks/train_speed.py --out benchmarks/results/train_speed_shipped.json -- \
-        --cache-scale 2 --crop-area 0.6 --ema --teacher runtime/models/catdog96/model.keras \
+        --cache-scale 2 --crop-area 0.6 --mixup 0.2 --ema --teacher runtime/models/catdog96/model.keras \
         --teacher runtime/models/catdog128/model.keras
 
 It trains with catdog-train's default flags, plus --image-size and any flags after `--` (the
