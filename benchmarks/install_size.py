@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from catdog.bench.machine import read_cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 INSTALLS = {"runtime only": ".", "[train]": ".[train]", "[camera]": ".[camera]"}
@@ -117,15 +119,7 @@ def markdown(report: dict) -> str:
 
 def machine() -> str:
     """CPU model and core count, as the other benchmarks name the machine."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores"
+    return f"{read_cpu_model()}, {os.cpu_count()} cores"
 
 
 def main() -> None:
