@@ -2,11 +2,11 @@
 
 Each Keras model (by default the shipped 64x64 default and its two teachers, `runtime/models/
 catdog96/` and `catdog128/`) classifies the 800-photo validation split that the default's card
-records, decoded at the model's own input size by the runtime's `load_image`. Then the mean of
-the teachers' probabilities is scored the same way: that mean is what
-`catdog-train --teacher A --teacher B` distils from. Each is also scored with flip averaging
-(the mean of a photo and its mirror). Accuracy and unsmoothed binary cross-entropy; never a
-test set. Needs the [train] extra (Keras) and the dataset.
+records, decoded at the model's own input size by training's `decode_images` (the runtime's
+`load_image`). Then the mean of the teachers' probabilities is scored the same way: that mean is
+what `catdog-train --teacher A --teacher B` distils from. Each is also scored with flip averaging
+(the mean of a photo and its mirror). Accuracy and unsmoothed cross-entropy, by training's own
+`catdog.train.evaluate.score`; never a test set. Needs the [train] extra (Keras) and the dataset.
 
     python benchmarks/teacher_ensemble.py --data ../shared/datasets/cats_and_dogs
 
@@ -30,11 +30,13 @@ MODELS = ROOT / "runtime" / "models"
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy and mean binary cross-entropy of (N,) P(label 1) against (N,) 0/1 labels."""
-    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
-    return {"accuracy": round(float(np.mean((probabilities > 0.5) == labels)), 4), "loss": round(float(loss), 4)}
+def scored(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Training's own accuracy and unsmoothed cross-entropy (`catdog.train.evaluate.score`) of (N, K)
+    probabilities against (N,) class indices, rounded for the table."""
+    from catdog.train.evaluate import score
+
+    accuracy, loss = score(probabilities, labels)
+    return {"accuracy": round(accuracy, 4), "loss": round(loss, 4)}
 
 
 def write_markdown(report: dict, path: Path) -> None:
@@ -61,28 +63,27 @@ def main(data: Path, teachers: tuple[Path, ...], out: Path) -> None:
     """Score the default and its teachers, alone and averaged, on the validation split."""
     import keras
 
-    from catdog.runtime.preprocess import load_image
+    from catdog.runtime.prediction import decide
     from catdog.runtime.spec import ModelSpec
-    from catdog.train.data import list_labelled_files, split_files
+    from catdog.train.data import decode_images, list_labelled_files, split_files
+    from catdog.train.evaluate import predict_probabilities
 
     card = json.loads((MODELS / "card.json").read_text())
     _, validation = split_files(list_labelled_files(data), val_fraction=card["data"]["val_fraction"])
-    labels = np.asarray(validation.labels, dtype=np.float64)
     rows, probabilities = {}, {}
     for path in (MODELS / "catdog.keras", *teachers):
         model = keras.models.load_model(path, compile=False)
-        size = tuple(model.input_shape[1:3])
-        spec = ModelSpec(image_size=size, labels=validation.class_names)
-        images = np.stack([load_image(file, spec=spec) for file in validation.paths]).astype(np.float32)
-        plain = model.predict(images, batch_size=200, verbose=0).ravel()
-        mirrored = model.predict(images[:, :, ::-1], batch_size=200, verbose=0).ravel()
+        spec = ModelSpec(image_size=tuple(model.input_shape[1:3]), labels=validation.class_names)
+        images, labels = decode_images(validation, spec=spec, description=f"validation at {spec.image_size[0]} px")
+        plain = predict_probabilities(model, images)
+        flipped = (plain + predict_probabilities(model, images[:, :, ::-1])) / 2
         name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-        probabilities[name] = (plain, (plain + mirrored) / 2)
-        rows[name] = {"plain": score(plain, labels), "flip": score((plain + mirrored) / 2, labels)}
+        probabilities[name] = (plain, flipped)
+        rows[name] = {"plain": scored(plain, labels), "flip": scored(flipped, labels)}
     names = list(probabilities)[1:]
     ensemble = [np.mean([probabilities[name][kind] for name in names], axis=0) for kind in (0, 1)]
-    rows["mean of the teachers"] = {"plain": score(ensemble[0], labels), "flip": score(ensemble[1], labels)}
-    agreement = float(np.mean((probabilities[names[0]][0] > 0.5) == (probabilities[names[-1]][0] > 0.5)))
+    rows["mean of the teachers"] = {"plain": scored(ensemble[0], labels), "flip": scored(ensemble[1], labels)}
+    agreement = float(np.mean(decide(probabilities[names[0]][0]) == decide(probabilities[names[-1]][0])))
     report = {"data": str(data), "images": len(labels), "rows": rows, "teacher_agreement": round(agreement, 4),
               "machine": f"{read_cpu_model()}, {os.cpu_count()} cores"}
     write_results(report, out, write_markdown=write_markdown)

@@ -61,11 +61,12 @@ def flush_batch(engine, entries: list[tuple[Path | str | None, np.ndarray | None
     records = []
     for path, array, error, started in entries:
         latency_ms = (decided - started) * 1000.0
+        source = None if path is None else str(path)
         if array is None:
-            records.append(make_error(error, latency_ms=latency_ms, source=None if path is None else str(path)))
+            records.append(make_error(error, latency_ms=latency_ms, source=source))
         else:
-            records.append(make_prediction(next(probabilities), labels=engine.labels,
-                                           latency_ms=latency_ms, source=None if path is None else str(path)))
+            records.append(make_prediction(next(probabilities), labels=engine.labels, latency_ms=latency_ms,
+                                           source=source))
     return records
 
 
