@@ -54,6 +54,9 @@ def describe_recipe(config: dict[str, Any]) -> str:
         text += f", then mixup within each batch (Beta({config['mixup']}, {config['mixup']}) weight)"
     if config.get("ema"):
         text += f"; validated and saved as the weights' moving average (EMA momentum {config['ema_momentum']})"
+    if config.get("swa_epochs"):
+        text += (f"; saved as the mean of the weights after each of the last {config['swa_epochs']} epochs, trained at "
+                 f"a constant lr {config['swa_learning_rate']} (SWA), with batch-norm statistics recomputed")
     return text + "."
 
 

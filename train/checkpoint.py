@@ -56,8 +56,12 @@ def fresh_state() -> dict[str, Any]:
     return {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": [], "seconds": 0.0}
 
 
-def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: int, writer: bool, ema_swap=None):
+def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: int, writer: bool, ema_swap=None,
+                             stop_until: int | None = None):
     """Build the Keras callback; `writer` is False on non-chief workers, which write nothing.
+
+    Early stopping applies up to epoch `stop_until` (1-based; None: every epoch), so it never cuts
+    short the epochs that stochastic weight averaging keeps (see `swa.py`).
 
     With `ema_swap` (the run's `keras.callbacks.SwapEMAWeights`, which validates the weight
     average) the best weights saved are the average; the resumable `last.keras` keeps the raw
@@ -99,7 +103,7 @@ def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: i
                             ema_swap.on_test_end()  # ...and the raw weights back
                 write_atomically(folder / "last.keras", self.model.save)
                 write_text_atomically(folder / "state.json", json.dumps(state, indent=1))
-            if state["wait"] >= patience:
+            if state["wait"] >= patience and (stop_until is None or epoch + 1 <= stop_until):
                 print(f"\nEarly stopping: val loss has not improved for {patience} epochs "
                       f"(best {state['best_val_loss']:.4f} at epoch {state['best_epoch']}).", file=sys.stderr)
                 self.model.stop_training = True

@@ -90,6 +90,11 @@ class ImageSize(click.ParamType):
                    "ensemble: the mean of the teachers' probabilities.")
 @click.option("--distill-weight", type=click.FloatRange(0, 1), default=DEFAULTS.distill_weight,
               help="Share of the training targets taken from the teachers' probabilities.")
+@click.option("--swa-epochs", type=click.IntRange(min=0), default=DEFAULTS.swa_epochs,
+              help="Stochastic weight averaging: hold the learning rate at --swa-learning-rate for the last N "
+                   "epochs and save the mean of their weights (batch-norm statistics recomputed); 0 is off.")
+@click.option("--swa-learning-rate", type=click.FloatRange(min=0), default=DEFAULTS.swa_learning_rate,
+              help="The constant learning rate of the averaged epochs (with --swa-epochs); the cosine decays to it.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=DEFAULTS.strategy,
               help="tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG.")
 @click.option("--cache", type=click.Choice(["memory", "disk"]), default=DEFAULTS.cache,

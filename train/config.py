@@ -44,6 +44,10 @@ class TrainConfig:
     # the same crops makes up distill_weight of the training targets (see train/distill.py).
     teacher: tuple[Path, ...] = ()
     distill_weight: float = 0.5
+    # Stochastic weight averaging over the last swa_epochs epochs, at a constant swa_learning_rate
+    # (see train/swa.py); 0 is off.
+    swa_epochs: int = 0
+    swa_learning_rate: float = 2e-4  # a tenth of the default peak rate
 
     @property
     def cache_size(self) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
 from catdog.folders import ensure_writable
 from catdog.runtime.spec import ModelSpec
-from catdog.train.augment import Augmentation
+from catdog.train.augment import Augmentation, make_dataset
 from catdog.train.card import curves_title, write_card, write_curves
 from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_callback, write_atomically,
                                      write_history)
@@ -35,7 +35,9 @@ from catdog.train.distribute import (check_same_data, count_workers, distribute_
 from catdog.train.evaluate import evaluate
 from catdog.train.model import build_model
 from catdog.train.report import found_message, next_command, saved_message
-from catdog.train.schedule import learning_rate_schedule, warmup_epochs_for
+from catdog.train.schedule import run_schedule, warmup_epochs_for
+from catdog.train.swa import (averaging_starts_after, check_swa_options, load_average, make_averaging_callback,
+                              remove_stale_averages, use_average)
 
 # The files of a run in --out; any of them means the folder already holds one.
 RUN_FILES = ("model.keras", "checkpoint/state.json", "checkpoint/last.keras")
@@ -59,6 +61,8 @@ def clear_checkpoint(folder: Path) -> None:
     """Delete an earlier run's checkpoint files (state first, so nothing looks resumable)."""
     for name in CHECKPOINT_FILES:
         (Path(folder) / name).unlink(missing_ok=True)
+    if Path(folder).is_dir():
+        remove_stale_averages(folder, keep=())
 
 
 def rounded_binary_accuracy(targets, probabilities):
@@ -81,8 +85,7 @@ def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_class
     cross-entropy for a softmax head, both with `config.label_smoothing`."""
     import keras
 
-    schedule = learning_rate_schedule(peak=config.learning_rate, epochs=config.epochs,
-                                      warmup_epochs=config.warmup_epochs, steps_per_epoch=steps_per_epoch)
+    schedule = run_schedule(config, steps_per_epoch=steps_per_epoch)
     if num_classes == 2:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
@@ -165,6 +168,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
     for teacher in config.teacher:
         require_teacher_file(teacher)
+    check_swa_options(epochs=config.epochs, swa_epochs=config.swa_epochs, swa_learning_rate=config.swa_learning_rate,
+                      learning_rate=config.learning_rate)
     if config.resume and config.force:
         raise CatdogError("--resume continues the run in --out and --force starts it over: give only one")
     if config.resume and config.strategy == "multiworker":
@@ -251,9 +256,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
             # The saved schedule ends at the first run's last epoch; a longer --epochs would train
             # on a rate of 0, so the schedule is rebuilt for this command's epochs (the same one
             # when --epochs is unchanged). It reads the optimizer's step count, which resumes too.
-            model.optimizer.learning_rate = learning_rate_schedule(
-                peak=config.learning_rate, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
-                steps_per_epoch=steps_per_epoch)
+            model.optimizer.learning_rate = run_schedule(config, steps_per_epoch=steps_per_epoch)
             say(f"resuming after epoch {state['epoch']} from {checkpoint_dir}")
         else:
             state = fresh_state()
@@ -266,17 +269,25 @@ def train(config: TrainConfig, *, command: str) -> dict:
     # SwapEMAWeights (a library callback) puts the weight average in the model for validation;
     # the checkpoint uses it again to save the average as the best weights.
     ema_swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=False) if config.ema else None
-    callback = make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True,
-                                        ema_swap=ema_swap)
+    callbacks = [ema_swap] if ema_swap else []
+    averager, stop_until = None, averaging_starts_after(epochs=config.epochs, swa_epochs=config.swa_epochs)
+    if config.swa_epochs:
+        # Before the checkpoint callback, which writes the state naming the average's file.
+        averager = make_averaging_callback(checkpoint_dir, state=state, writer=True, ema_swap=ema_swap,
+                                           average=load_average(checkpoint_dir, state=state), start_after=stop_until)
+        callbacks.append(averager)
+    callbacks.append(make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True,
+                                              ema_swap=ema_swap, stop_until=stop_until))
     say(f"training up to {config.epochs} epoch{'s' * (config.epochs != 1)} of {steps_per_epoch:,} "
         f"step{'s' * (steps_per_epoch != 1)} (batch {config.batch_size}), keeping "
-        f"the best val loss; stopping after {config.patience} epochs without a better one")
+        f"the best val loss; stopping after {config.patience} epochs without a better one"
+        + (f" before the last {config.swa_epochs}, whose weights are averaged (SWA)" if config.swa_epochs else ""))
     started = time.perf_counter()
     try:
-        if state["epoch"] < config.epochs and state["wait"] < config.patience:
+        if state["epoch"] < config.epochs and (state["wait"] < config.patience or state["epoch"] > stop_until):
             # shuffle=False: the tf.data pipeline shuffles itself; Keras's flag would only warn.
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                      callbacks=[ema_swap, callback] if ema_swap else [callback], shuffle=False,
+                      callbacks=callbacks, shuffle=False,
                       verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
@@ -292,6 +303,10 @@ def train(config: TrainConfig, *, command: str) -> dict:
     model.load_weights(checkpoint_dir / "best.weights.h5")
     final = build_model(image_size=spec.image_size, num_classes=spec.num_classes)
     final.set_weights(model.get_weights())
+    if averager is not None:
+        use_average(final, averager.average, state=state, batches=lambda: make_dataset(
+            train_x, train_y, batch_size=config.batch_size, seed=config.seed, augmentation=augmentation,
+            num_classes=spec.num_classes, output_size=spec.image_size))
     val_accuracy, val_loss = evaluate(final, val_x, val_y)
     write_atomically(write_dir / "model.keras", final.save)
     write_history(write_dir / "history.csv", state["history"])
@@ -304,6 +319,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
         "teachers": [teacher_record(path) for path in config.teacher],
+        "swa": state.get("swa"),
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
