@@ -108,6 +108,8 @@ def test_an_swa_run_saves_the_mean_reproducibly_and_records_it(tmp_path):
             for name in ("one", "two")]
     assert all(run.exit_code == 0 for run in runs), runs[0].output
     assert "model.keras holds the mean of the weights after epochs 2-3 (SWA)" in runs[0].output
+    assert f"saved {tmp_path / 'one' / 'model.keras'}: val accuracy " in runs[0].output
+    assert "(mean of epochs 2-3 of 3)" in runs[0].output
     weights = [keras.models.load_model(tmp_path / name / "model.keras").get_weights() for name in ("one", "two")]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     card = json.loads((tmp_path / "one" / "card.json").read_text())

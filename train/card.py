@@ -95,8 +95,10 @@ def curves_title(run: str, labels: Sequence[str]) -> str:
     return f"{run}: {task_text(labels)}"
 
 
-def write_curves(path: Path, history: list[dict[str, Any]], *, title: str, best_epoch: int | None) -> None:
-    """Plot accuracy and loss, train vs val, per epoch, marking the best epoch (the weights kept).
+def write_curves(path: Path, history: list[dict[str, Any]], *, title: str, best_epoch: int | None,
+                 averaged: tuple[int, int] | None = None) -> None:
+    """Plot accuracy and loss, train vs val, per epoch, marking the weights kept: the best epoch,
+    or the (first, last) epochs whose mean SWA kept.
 
     The title is also stored as the PNG's `Title` text chunk, so tools can read which run a
     chart belongs to.
@@ -112,7 +114,10 @@ def write_curves(path: Path, history: list[dict[str, Any]], *, title: str, best_
     for axis, key, label in ((left, "accuracy", "accuracy"), (right, "loss", "loss (label-smoothed cross-entropy)")):
         axis.plot(epochs, [row.get(key) for row in history], marker=".", label="train")
         axis.plot(epochs, [row.get(f"val_{key}") for row in history], marker=".", label="val")
-        if best_epoch is not None:
+        if averaged is not None:
+            axis.axvspan(averaged[0] - 0.5, averaged[1] + 0.5, color="tab:green", alpha=0.15,
+                         label=f"epochs {averaged[0]}-{averaged[1]} (their mean kept, SWA)")
+        elif best_epoch is not None:
             axis.axvline(best_epoch, color="tab:green", linestyle="--", linewidth=1,
                          label=f"best epoch {best_epoch} (weights kept)")
         axis.set_xlabel("epoch")

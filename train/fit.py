@@ -36,8 +36,8 @@ from catdog.train.evaluate import evaluate
 from catdog.train.model import build_model
 from catdog.train.report import found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
-from catdog.train.swa import (averaging_starts_after, check_swa_options, load_average, make_averaging_callback,
-                              remove_stale_averages, use_average)
+from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_swa_options, load_average,
+                              make_averaging_callback, remove_stale_averages, use_average)
 
 # The files of a run in --out; any of them means the folder already holds one.
 RUN_FILES = ("model.keras", "checkpoint/state.json", "checkpoint/last.keras")
@@ -310,8 +310,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
     val_accuracy, val_loss = evaluate(final, val_x, val_y)
     write_atomically(write_dir / "model.keras", final.save)
     write_history(write_dir / "history.csv", state["history"])
+    averaged = averaged_epochs(state) if averager is not None else None
     write_curves(write_dir / "curves.png", state["history"], title=curves_title(out.name or str(out), labels),
-                 best_epoch=state["best_epoch"])
+                 best_epoch=state["best_epoch"], averaged=averaged)
     card = {
         "run": str(out), "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
         "parameters": int(final.count_params()), "command": state["commands"][0], "commands": state["commands"],
@@ -336,6 +337,6 @@ def train(config: TrainConfig, *, command: str) -> dict:
         shutil.rmtree(write_dir, ignore_errors=True)
         return card
     say(saved_message(out / "model.keras", val_accuracy=val_accuracy, best_epoch=state["best_epoch"],
-                      epochs_run=state["epoch"]))
+                      epochs_run=state["epoch"], averaged=averaged))
     say(next_command(out / "model.keras"))
     return card

@@ -50,9 +50,12 @@ def found_message(train_counts: Mapping[str, int], val_counts: Mapping[str, int]
             f"training on all {train_total:,}, validating on {val_total:,} from {val_folder}")
 
 
-def saved_message(model_path: Path, *, val_accuracy: float, best_epoch: int, epochs_run: int) -> str:
-    """`saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)`."""
-    return f"saved {model_path}: val accuracy {val_accuracy:.2%} (best epoch {best_epoch} of {epochs_run})"
+def saved_message(model_path: Path, *, val_accuracy: float, best_epoch: int, epochs_run: int,
+                  averaged: tuple[int, int] | None = None) -> str:
+    """`saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)`, or with SWA's
+    `averaged` (first, last) epochs `(mean of epochs 76-100 of 100)`."""
+    kept = f"mean of epochs {averaged[0]}-{averaged[1]}" if averaged else f"best epoch {best_epoch}"
+    return f"saved {model_path}: val accuracy {val_accuracy:.2%} ({kept} of {epochs_run})"
 
 
 def next_command(model_path: Path) -> str:

@@ -152,6 +152,12 @@ def recompute_batch_norm_statistics(model, batches) -> int:
     return count
 
 
+def averaged_epochs(state: dict[str, Any]) -> tuple[int, int] | None:
+    """The (first, last) 1-based epochs in the saved mean, or None when none is."""
+    record = state.get("swa") or {}
+    return (record["epoch"] - record["count"] + 1, record["epoch"]) if record.get("count") else None
+
+
 def use_average(model, average, *, state: dict[str, Any], batches) -> None:
     """Put the SWA mean into `model` and recompute its batch-norm statistics over `batches()`, a
     fresh pass of training batches; say which epochs it holds. A run stopped before averaging
@@ -163,6 +169,6 @@ def use_average(model, average, *, state: dict[str, Any], batches) -> None:
         return
     model.set_weights(average)
     record["batch_norm_batches"] = recompute_batch_norm_statistics(model, batches())
-    first = record["epoch"] - record["count"] + 1
-    print(f"model.keras holds the mean of the weights after epochs {first}-{record['epoch']} (SWA), batch-norm "
+    first, last = averaged_epochs(state)
+    print(f"model.keras holds the mean of the weights after epochs {first}-{last} (SWA), batch-norm "
           f"statistics recomputed over {record['batch_norm_batches']} training batches", file=sys.stderr)
