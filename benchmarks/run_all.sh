@@ -19,6 +19,7 @@ export PATH="$(dirname "$python"):$PATH"
 "$python" benchmarks/export_speed.py --repeats 3
 "$python" benchmarks/ladder.py
 "$python" benchmarks/teacher_ensemble.py --data ../shared/datasets/cats_and_dogs
+"$python" benchmarks/sharpness_mismatch.py --data ../shared/datasets/cats_and_dogs
 "$python" benchmarks/train_speed.py --minutes 10
 "$python" benchmarks/train_speed.py --minutes 10 --out benchmarks/results/train_speed_shipped.json -- \
   --cache-scale 2 --crop-area 0.6 --mixup 0.2 --ema --teacher runtime/models/catdog96/model.keras \
