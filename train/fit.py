@@ -34,6 +34,7 @@ from catdog.train.distribute import (check_same_data, count_workers, distribute_
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
 from catdog.train.evaluate import evaluate
 from catdog.train.model import build_model
+from catdog.train.objective import compile_model, register_rounded_accuracy
 from catdog.train.report import found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
 from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_swa_options, load_average,
@@ -63,44 +64,6 @@ def clear_checkpoint(folder: Path) -> None:
         (Path(folder) / name).unlink(missing_ok=True)
     if Path(folder).is_dir():
         remove_stale_averages(folder, keep=())
-
-
-def rounded_binary_accuracy(targets, probabilities):
-    """Per-example 1.0 where a (B, 1) target and probability fall on the same side of 0.5, else 0.0."""
-    import keras
-
-    return keras.ops.cast(keras.ops.equal(targets > 0.5, probabilities > 0.5), "float32")[:, 0]
-
-
-def register_rounded_accuracy():
-    """Register `rounded_binary_accuracy` with Keras (as catdog>rounded_binary_accuracy), so a
-    checkpoint compiled with it loads again in this process; returns the function."""
-    import keras
-
-    return keras.saving.register_keras_serializable(package="catdog")(rounded_binary_accuracy)
-
-
-def compile_model(model, config: TrainConfig, *, steps_per_epoch: int, num_classes: int) -> None:
-    """AdamW on the warm-up + cosine schedule; binary cross-entropy for a sigmoid head, categorical
-    cross-entropy for a softmax head, both with `config.label_smoothing`."""
-    import keras
-
-    schedule = run_schedule(config, steps_per_epoch=steps_per_epoch)
-    if num_classes == 2:
-        loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
-        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
-        if config.teacher or config.mixup > 0:
-            # Distillation and mixup make the training targets soft; training accuracy rounds them,
-            # as CategoricalAccuracy's argmax does for K classes.
-            accuracy = keras.metrics.MeanMetricWrapper(register_rounded_accuracy(), name="accuracy")
-    else:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
-    # With `ema` the optimizer keeps a moving average of the trainable weights; SwapEMAWeights
-    # (see `train`) swaps it in for validation and for saving the best weights.
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
-                                       use_ema=config.ema, ema_momentum=config.ema_momentum)
-    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
 
 
 def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict]:
