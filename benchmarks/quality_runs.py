@@ -43,7 +43,10 @@ def levers_text(config: dict) -> str:
 
 def row(card: dict, name: str) -> str:
     config = card["config"]
-    return (f"| {name} | {levers_text(config)} | {card['epochs_run']} of {config['epochs']} (best {card['best_epoch']}) | "
+    swa = card.get("swa") or {}
+    kept = (f"mean of {swa['epoch'] - swa['count'] + 1}-{swa['epoch']}" if swa.get("count")
+            else f"best {card['best_epoch']}")
+    return (f"| {name} | {levers_text(config)} | {card['epochs_run']} of {config['epochs']} ({kept}) | "
             f"{card['wall_seconds'] / 60:.1f} | {card['val_accuracy']:.2%} | {card['val_loss_unsmoothed']} | "
             f"`{card['command']}` |")
 
