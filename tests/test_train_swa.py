@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from catdog.errors import CatdogError
 from catdog.train.cli import main
 from conftest import write_class_folder
 
@@ -77,6 +78,9 @@ def test_the_running_mean_covers_the_last_epochs_and_resumes_from_its_checkpoint
     assert all(np.allclose(mean, value, atol=1e-6) for mean, value in zip(resumed.average, expected))
     assert sorted(path.name for path in tmp_path.glob("*.npz")) == ["swa-epoch4.npz", "swa-epoch5.npz"]
     assert load_average(tmp_path, state={}) is None
+    (tmp_path / "swa-epoch5.npz").unlink()
+    with pytest.raises(CatdogError, match="weight average .* is missing; add --force"):
+        load_average(tmp_path, state=saved)
 
 
 @pytest.mark.tf

@@ -51,11 +51,14 @@ def average_file(folder: Path, epoch: int) -> Path:
 
 def load_average(folder: Path, *, state: dict[str, Any]) -> list[np.ndarray] | None:
     """The running mean the saved training `state` names, as float32 arrays in `model.get_weights()`
-    order, or None before averaging began. Raises FileNotFoundError when the named file is gone."""
+    order, or None before averaging began. Raises CatdogError (one line) when the named file is gone."""
     record = state.get("swa")
     if not record or not record.get("count"):
         return None
-    with np.load(average_file(folder, record["epoch"])) as saved:
+    path = average_file(folder, record["epoch"])
+    if not path.exists():
+        raise CatdogError(f"--resume: the checkpoint's weight average {path} is missing; add --force to start over")
+    with np.load(path) as saved:
         return [saved[f"w{index}"] for index in range(len(saved.files))]
 
 
