@@ -32,6 +32,8 @@ def levers_text(config: dict) -> str:
         parts.append(f"mixup {config['mixup']}")
     if config.get("ema"):
         parts.append(f"EMA {config['ema_momentum']}")
+    if config.get("seed", 42) != 42:
+        parts.append(f"seed {config['seed']}")
     if config.get("swa_epochs"):
         parts.append(f"SWA over the last {config['swa_epochs']} epochs at lr {config['swa_learning_rate']}")
     teachers = config.get("teacher") or []
