@@ -17,6 +17,8 @@ import json
 import shutil
 from pathlib import Path
 
+from catdog.train.swa import averaged_epochs
+
 HERE = Path(__file__).resolve().parent
 LEVERS = ("image_size", "cache_scale", "crop_area", "mixup", "ema", "ema_momentum")
 
@@ -45,9 +47,9 @@ def levers_text(config: dict) -> str:
 
 def row(card: dict, name: str) -> str:
     config = card["config"]
-    swa = card.get("swa") or {}
-    kept = (f"mean of {swa['epoch'] - swa['count'] + 1}-{swa['epoch']}" if swa.get("count")
-            else f"best {card['best_epoch']}")
+    # A card holds the run's "swa" record as the training state does.
+    averaged = averaged_epochs(card)
+    kept = f"mean of {averaged[0]}-{averaged[1]}" if averaged else f"best {card['best_epoch']}"
     return (f"| {name} | {levers_text(config)} | {card['epochs_run']} of {config['epochs']} ({kept}) | "
             f"{card['wall_seconds'] / 60:.1f} | {card['val_accuracy']:.2%} | {card['val_loss_unsmoothed']} | "
             f"`{card['command']}` |")
