@@ -25,6 +25,21 @@ def test_swa_options_that_cannot_work_exit_2_in_one_line(photo_folder, tmp_path,
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("record, extra, message", [
+    ({"count": 3, "epoch": 10}, ["--epochs", "12", "--swa-epochs", "4"], "average began at epoch 8, but"),
+    ({"count": 3, "epoch": 10}, ["--epochs", "12"], "average from epoch 13; resume with the first command's"),
+    (None, ["--epochs", "12", "--swa-epochs", "5"], "would average from epoch 8, but the checkpoint already trained"),
+])
+def test_resume_refuses_an_average_outside_the_new_window(photo_folder, tmp_path, record, extra, message):
+    # A run at epoch 10 whose mean covers epochs 8-10 (or that has no mean yet).
+    checkpoint = tmp_path / "o" / "checkpoint"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "state.json").write_text(json.dumps({"epoch": 10, "swa": record}))
+    result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), "--resume", *extra])
+    assert result.exit_code == 2 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_help_names_the_swa_options():
     text = " ".join(CliRunner().invoke(main, ["--help"]).output.split())
     assert "--swa-epochs" in text and "--swa-learning-rate" in text and "[default: 0.0002" in text

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from catdog.errors import CatdogError
+from catdog.runtime.spec import ModelSpec
+
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
@@ -49,6 +52,20 @@ def load_state(folder: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return json.loads(path.read_text())
+
+
+def load_resumable_state(folder: Path, *, spec: ModelSpec) -> dict[str, Any]:
+    """The saved training state in `folder` for `--resume`. Raises CatdogError (one line) when there
+    is none, or when it was trained on other labels or another input size than `spec` (a ModelSpec)."""
+    state = load_state(folder)
+    if state is None:
+        raise CatdogError(f"--resume: no checkpoint in {folder}; run once without --resume first")
+    if state.get("model_spec", spec.to_dict()) != spec.to_dict():
+        old = ModelSpec.from_dict(state["model_spec"])
+        raise CatdogError(f"--resume: the checkpoint was trained on {', '.join(old.labels)} at "
+                          f"{old.image_size[0]}x{old.image_size[1]}, but this run has {', '.join(spec.labels)} at "
+                          f"{spec.image_size[0]}x{spec.image_size[1]}; use --force to start over")
+    return state
 
 
 def fresh_state() -> dict[str, Any]:

@@ -25,8 +25,8 @@ from catdog.folders import ensure_writable
 from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation, make_dataset
 from catdog.train.card import curves_title, write_card, write_curves
-from catdog.train.checkpoint import (fresh_state, load_state, make_checkpoint_callback, write_atomically,
-                                     write_history)
+from catdog.train.checkpoint import (fresh_state, load_resumable_state, load_state, make_checkpoint_callback,
+                                     write_atomically, write_history)
 from catdog.train.config import TrainConfig
 from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
 from catdog.train.distill import require_teacher_file, teacher_record
@@ -37,8 +37,8 @@ from catdog.train.model import build_model
 from catdog.train.objective import compile_model, register_rounded_accuracy
 from catdog.train.report import found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
-from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_swa_options, load_average,
-                              make_averaging_callback, remove_stale_averages, use_average)
+from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_resumed_average, check_swa_options,
+                              load_average, make_averaging_callback, remove_stale_averages, use_average)
 
 # The files of a run in --out; any of them means the folder already holds one.
 RUN_FILES = ("model.keras", "checkpoint/state.json", "checkpoint/last.keras")
@@ -147,14 +147,10 @@ def train(config: TrainConfig, *, command: str) -> dict:
     checkpoint_dir = out / "checkpoint"
     if chief:
         check_no_earlier_run(out, resume=config.resume, force=config.force)
-    state = load_state(checkpoint_dir) if config.resume else None
-    if config.resume and state is None:
-        raise CatdogError(f"--resume: no checkpoint in {checkpoint_dir}; run once without --resume first")
-    if state is not None and state.get("model_spec", spec.to_dict()) != spec.to_dict():
-        old = ModelSpec.from_dict(state["model_spec"])
-        raise CatdogError(f"--resume: the checkpoint was trained on {', '.join(old.labels)} at "
-                          f"{old.image_size[0]}x{old.image_size[1]}, but this run has {', '.join(labels)} at "
-                          f"{spec.image_size[0]}x{spec.image_size[1]}; use --force to start over")
+    state = load_resumable_state(checkpoint_dir, spec=spec) if config.resume else None
+    if state is not None:
+        check_resumed_average(state, swa_epochs=config.swa_epochs,
+                              start_after=averaging_starts_after(epochs=config.epochs, swa_epochs=config.swa_epochs))
 
     # TensorFlow is imported only now, so the checks above answer at once, in one line.
     tf = require_tensorflow()

@@ -49,6 +49,23 @@ def average_file(folder: Path, epoch: int) -> Path:
     return Path(folder) / f"swa-epoch{epoch}.npz"
 
 
+def check_resumed_average(state: dict[str, Any], *, start_after: int, swa_epochs: int) -> None:
+    """Raise CatdogError (one line) when `--resume` would continue a weight average that does not
+    fit this command's window (epochs after `start_after`): one begun at another epoch, or a window
+    that began in epochs already trained without averaging. The mean would hold other epochs than
+    the card says."""
+    covered = averaged_epochs(state)
+    done = int(state.get("epoch", 0))
+    if covered and covered[0] != start_after + 1:
+        raise CatdogError(f"--resume: the checkpoint's weight average began at epoch {covered[0]}, but these "
+                          f"--epochs and --swa-epochs average from epoch {start_after + 1}; resume with the "
+                          "first command's values, or add --force to start over")
+    if swa_epochs and not covered and done > start_after:
+        raise CatdogError(f"--resume: --swa-epochs {swa_epochs} would average from epoch {start_after + 1}, but the "
+                          f"checkpoint already trained to epoch {done} without averaging; give fewer "
+                          "--swa-epochs or more --epochs, or add --force to start over")
+
+
 def load_average(folder: Path, *, state: dict[str, Any]) -> list[np.ndarray] | None:
     """The running mean the saved training `state` names, as float32 arrays in `model.get_weights()`
     order, or None before averaging began. Raises CatdogError (one line) when the named file is gone."""
