@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from catdog.bench.config import BenchConfig
-from catdog.bench.runner import BenchResult, Progress
+from catdog.bench.progress import Progress
+from catdog.bench.runner import BenchResult
 from catdog.errors import CatdogError, MissingExtraError
 
 COLUMNS = ("model", "format", "precision", "size", "load ms", "first ms", "mean ms", "p50 ms", "floor ms", "p90 ms",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -16,30 +16,13 @@ from catdog.bench.config import BenchConfig
 from catdog.bench.keras_baseline import (KerasBaseline, describe_source, find_source_model, head_from_metadata,
                                          load_keras_baseline)
 from catdog.bench.machine import describe_machine
+from catdog.bench.progress import Progress, SilentProgress
 from catdog.bench.timing import run_interleaved, summarize
 from catdog.errors import CatdogError, MissingExtraError
 from catdog.export.loaders import source_sha256
 from catdog.runtime.spec import ModelSpec
 
 KERAS_WAYS = ("predict", "compiled")
-
-
-class Progress(Protocol):
-    """Where the runner reports its stages and how far a timing stage has got."""
-
-    def stage(self, text: str) -> None: ...
-
-    def advance(self, fraction: float) -> None: ...
-
-
-class SilentProgress:
-    """A Progress that reports nothing (library use and tests)."""
-
-    def stage(self, text: str) -> None:
-        """Ignore the stage."""
-
-    def advance(self, fraction: float) -> None:
-        """Ignore the fraction."""
 
 
 @dataclass
