@@ -120,7 +120,8 @@ def test_an_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
 
 def test_default_cache_folder_is_under_the_writing_folder(tmp_path, capsys):
     """`--cache disk` without `--cache-dir` caches in OUT/cache (a worker's own temp folder)."""
-    from catdog.train.fit import cache_folder, decode_splits, list_splits
+    from catdog.train.data import cache_folder, decode_splits
+    from catdog.train.fit import list_splits
 
     root = write_folder(tmp_path / "photos", per_class=5)
     config = TrainConfig(data=root, out=tmp_path / "out", cache="disk", val_split=0.2)
@@ -139,6 +140,28 @@ def test_default_cache_folder_is_under_the_writing_folder(tmp_path, capsys):
 
     explicit = TrainConfig(data=root, out=tmp_path / "out", cache="disk", cache_dir=tmp_path / "shared")
     assert cache_folder(explicit, write_dir=tmp_path / "elsewhere") == tmp_path / "shared"
+
+
+def test_a_runs_own_cache_drops_older_caches_and_a_shared_one_only_counts_them(tmp_path, capsys):
+    """OUT/cache holds only what the run uses; a shared --cache-dir is left alone, with a count."""
+    from catdog.train.data import decode_splits
+    from catdog.train.fit import list_splits
+
+    root = write_folder(tmp_path / "photos", per_class=5)
+    train_files, val_files, _ = list_splits(TrainConfig(data=root, out=tmp_path / "out", val_split=0.2))
+    for own, folder in ((True, tmp_path / "out" / "cache"), (False, tmp_path / "shared")):
+        # An earlier run at another size left its caches behind.
+        decode_splits(train_files, val_files, spec=CATDOG_SPEC.replace(image_size=(32, 32)), cache_dir=folder)
+        old = cache_files(folder)
+        capsys.readouterr()
+        decode_splits(train_files, val_files, spec=CATDOG_SPEC, cache_dir=folder, own_cache=own)
+        err = capsys.readouterr().err
+        if own:
+            assert len(cache_files(folder)) == 4 and not set(old) & set(cache_files(folder))
+            assert "removed 4 old cache files" in err
+        else:
+            assert len(cache_files(folder)) == 8 and set(old) <= set(cache_files(folder))
+            assert "also holds 4 other cache files" in err and "delete them by hand" in err
 
 
 def test_another_image_size_gets_its_own_cache(tmp_path):

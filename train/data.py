@@ -7,6 +7,7 @@ epoch (see `augment.py`). Unreadable files are skipped with one warning line eac
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -127,6 +128,18 @@ def _cache_key(files: LabelledFiles, spec: ModelSpec) -> str:
     return digest.hexdigest()[:24]
 
 
+def cache_paths(files: LabelledFiles, *, spec: ModelSpec, cache_dir: Path) -> tuple[Path, Path]:
+    """The images and labels `.npy` files of `files` decoded by `spec` in `cache_dir`."""
+    key = _cache_key(files, spec)
+    return Path(cache_dir) / f"{key}.images.npy", Path(cache_dir) / f"{key}.labels.npy"
+
+
+def find_other_caches(cache_dir: Path, *, keep: set[Path]) -> list[Path]:
+    """Every cache file (`*.npy`) in `cache_dir` other than those in `keep`: caches of other photos,
+    other sizes or older versions of the files, and leftovers of interrupted builds."""
+    return sorted(path for path in Path(cache_dir).glob("*.npy") if path not in keep)
+
+
 def _finish_cache(partial: Path, *, keep: np.ndarray, labels: np.ndarray, image_file: Path,
                   label_file: Path) -> tuple[np.ndarray, np.ndarray]:
     """Move a fully decoded cache into place; the images file appears last, so its presence
@@ -160,10 +173,9 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
     into RAM, and keyed by the files' paths, sizes and modification times: any change to the
     files builds a new cache, and an unchanged folder reuses the old one without decoding.
     """
-    key = _cache_key(files, spec) if cache_dir else None
     if cache_dir:
         cache_dir = Path(cache_dir)
-        image_file, label_file = cache_dir / f"{key}.images.npy", cache_dir / f"{key}.labels.npy"
+        image_file, label_file = cache_paths(files, spec=spec, cache_dir=cache_dir)
         if image_file.exists() and label_file.exists():
             print(f"{description}: reusing disk cache {image_file}", file=sys.stderr)
             return np.load(image_file, mmap_mode="r"), np.load(label_file)
@@ -172,7 +184,7 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
     if cache_dir:
         cache_dir.mkdir(parents=True, exist_ok=True)
         # A per-process name lets two workers sharing a cache folder build it at the same time.
-        partial = cache_dir / f"{key}.images.partial-{os.getpid()}.npy"
+        partial = image_file.with_name(image_file.name.replace(".images.", f".images.partial-{os.getpid()}."))
         images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, height, width, 3))
     else:
         images = np.empty((count, height, width, 3), dtype=np.uint8)
@@ -209,3 +221,40 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
             partial.unlink(missing_ok=True)
         raise
     return images[keep] if skipped else images, labels
+
+
+def cache_folder(config, *, write_dir: Path) -> Path | None:
+    """Where `--cache disk` keeps decoded images for `config` (a TrainConfig): --cache-dir, else
+    WRITE_DIR/cache; None in memory. Non-chief workers pass their throwaway folder as `write_dir`, so they never write to --out.
+    """
+    if config.cache != "disk":
+        return None
+    return Path(config.cache_dir) if config.cache_dir else Path(write_dir) / "cache"
+
+
+def decode_splits(train_files: LabelledFiles, val_files: LabelledFiles, *, spec: ModelSpec,
+                  cache_dir: Path | None, train_size: tuple[int, int] | None = None, own_cache: bool = False):
+    """Decode the training split at `train_size` (default: the spec's size) and the validation split
+    at the spec's size, exactly as the runtime would; raise one line when a class lost every
+    training image. Other caches in `cache_dir` are deleted when it is the run's `own_cache`
+    (OUT/cache), and only counted in a shared --cache-dir, which other runs may be using."""
+    train_spec = dataclasses.replace(spec, image_size=tuple(train_size)) if train_size else spec
+    train = decode_images(train_files, spec=train_spec, cache_dir=cache_dir, description="training images")
+    val = decode_images(val_files, spec=spec, cache_dir=cache_dir, description="validation images")
+    present = np.bincount(np.asarray(train[1]).astype(int), minlength=spec.num_classes)
+    missing = [label for label, count in zip(spec.labels, present) if count == 0]
+    if missing:
+        raise CatdogError(f"no readable training images for {', '.join(missing)}: every class needs photos")
+    if cache_dir:
+        used = {*cache_paths(train_files, spec=train_spec, cache_dir=cache_dir),
+                *cache_paths(val_files, spec=spec, cache_dir=cache_dir)}
+        others = find_other_caches(cache_dir, keep=used)
+        megabytes = sum(path.stat().st_size for path in others) / 1e6
+        if others and own_cache:
+            for path in others:
+                path.unlink(missing_ok=True)
+            print(f"removed {len(others)} old cache files ({megabytes:,.0f} MB) from {cache_dir}", file=sys.stderr)
+        elif others:
+            print(f"{cache_dir} also holds {len(others)} other cache files ({megabytes:,.0f} MB) of other photos, "
+                  "sizes or runs; delete them by hand when no run needs them", file=sys.stderr)
+    return train, val

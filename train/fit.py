@@ -8,7 +8,6 @@ which command comes next.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import math
 import platform
 import shutil
@@ -17,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
@@ -28,7 +26,8 @@ from catdog.train.card import curves_title, write_card, write_curves
 from catdog.train.checkpoint import (fresh_state, load_resumable_state, load_state, make_checkpoint_callback,
                                      write_atomically, write_history)
 from catdog.train.config import TrainConfig
-from catdog.train.data import LabelledFiles, class_counts, decode_images, list_labelled_files, split_files
+from catdog.train.data import (LabelledFiles, cache_folder, class_counts, decode_splits, list_labelled_files,
+                               split_files)
 from catdog.train.distill import require_teacher_file, teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
@@ -86,31 +85,6 @@ def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict
     split.update(classes=list(files.class_names),
                  class_counts={"train": class_counts(train_files), "val": class_counts(val_files)})
     return train_files, val_files, split
-
-
-def cache_folder(config: TrainConfig, *, write_dir: Path) -> Path | None:
-    """Where `--cache disk` keeps decoded images: --cache-dir, else WRITE_DIR/cache; None in memory.
-
-    Non-chief workers pass their throwaway folder as `write_dir`, so they never write to --out.
-    """
-    if config.cache != "disk":
-        return None
-    return Path(config.cache_dir) if config.cache_dir else Path(write_dir) / "cache"
-
-
-def decode_splits(train_files: LabelledFiles, val_files: LabelledFiles, *, spec: ModelSpec,
-                  cache_dir: Path | None, train_size: tuple[int, int] | None = None):
-    """Decode the training split at `train_size` (default: the spec's size) and the validation split
-    at the spec's size, exactly as the runtime would; raise one line when a class lost every
-    training image."""
-    train_spec = dataclasses.replace(spec, image_size=tuple(train_size)) if train_size else spec
-    train = decode_images(train_files, spec=train_spec, cache_dir=cache_dir, description="training images")
-    val = decode_images(val_files, spec=spec, cache_dir=cache_dir, description="validation images")
-    present = np.bincount(np.asarray(train[1]).astype(int), minlength=spec.num_classes)
-    missing = [label for label, count in zip(spec.labels, present) if count == 0]
-    if missing:
-        raise CatdogError(f"no readable training images for {', '.join(missing)}: every class needs photos")
-    return train, val
 
 
 def train(config: TrainConfig, *, command: str) -> dict:
@@ -181,7 +155,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
     try:
         (train_x, train_y), (val_x, val_y) = decode_splits(
             train_files, val_files, spec=spec, cache_dir=cache_folder(config, write_dir=write_dir),
-            train_size=config.cache_size)
+            train_size=config.cache_size, own_cache=not config.cache_dir)
     except BaseException:
         if created and chief:
             shutil.rmtree(write_dir, ignore_errors=True)  # the folder this run made, and nothing else
