@@ -20,7 +20,7 @@ from pathlib import Path
 from catdog.train.swa import averaged_epochs
 
 HERE = Path(__file__).resolve().parent
-LEVERS = ("image_size", "cache_scale", "crop_area", "mixup", "ema", "ema_momentum")
+LEVERS = ("image_size", "cache_scale", "crop_area", "antialias", "mixup", "ema", "ema_momentum")
 
 
 def levers_text(config: dict) -> str:
@@ -30,6 +30,8 @@ def levers_text(config: dict) -> str:
     if config.get("cache_scale", 1.0) != 1.0:
         parts.append(f"cache x{config['cache_scale']}")
     parts.append(f"crops {config['crop_area']}" if config.get("crop_area") else "warp")
+    if config.get("antialias"):
+        parts.append("antialiased")
     if config.get("mixup"):
         parts.append(f"mixup {config['mixup']}")
     if config.get("ema"):

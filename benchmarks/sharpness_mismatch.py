@@ -9,7 +9,8 @@ default's card and builds three versions of it at the default's size:
 - **runtime**: the runtime's own `load_image` (what validation and every user see);
 - **training path**: decoded at the cache size, then sampled down by training's `augment_batch`
   with every random range set to 0 (the crop that covers the whole photo, unflipped);
-- **antialiased**: the same cache, resized by `tf.image.resize(antialias=True)`.
+- **training path with `--antialias`**: the same, sampled at the cache's size and shrunk by
+  `tf.image.resize(antialias=True)`, as `catdog-train --antialias` makes its crops.
 
 For each it reports the mean absolute difference of neighbouring pixels (grey levels, 0..255),
 a plain measure of high-frequency content, and the default's accuracy and unsmoothed loss, by
@@ -22,6 +23,7 @@ Writes benchmarks/results/sharpness_mismatch.{json,md}.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -85,10 +87,11 @@ def main(data: Path, model: Path, out: Path) -> None:
     still = Augmentation(flip=False, zoom=0.0, shear=0.0, rotation=0.0, shift=0.0, brightness=0.0, contrast=0.0)
     sampled = augment_batch(tf.constant(cached, tf.float32), tf.constant([0, 0], tf.int64), augmentation=still,
                             output_size=size).numpy()
-    smooth = tf.image.resize(tf.constant(cached, tf.float32), size, method="bilinear", antialias=True).numpy()
+    smooth = augment_batch(tf.constant(cached, tf.float32), tf.constant([0, 0], tf.int64), output_size=size,
+                           augmentation=dataclasses.replace(still, antialias=True)).numpy()
     versions = {"runtime (Pillow resize)": runtime,
                 "training path (cache, bilinear sampling)": np.round(np.clip(sampled, 0, 255)).astype(np.uint8),
-                "antialiased (cache, tf.image.resize antialias)": np.round(np.clip(smooth, 0, 255)).astype(np.uint8)}
+                "training path with --antialias (cache, antialiasing shrink)": np.round(np.clip(smooth, 0, 255)).astype(np.uint8)}
     network = keras.models.load_model(model, compile=False)
     rows = {}
     for name, images in versions.items():

@@ -23,7 +23,7 @@ def test_help_lists_every_option():
     assert result.exit_code == 0
     for option in ("--data", "--out", "--epochs", "--batch-size", "--seed", "--val-split", "--val", "--resume",
                    "--strategy", "--cache", "--image-size N|HxW", "--force", "--verbose", "--cache-scale",
-                   "--crop-area", "--mixup", "--ema / --no-ema", "--ema-momentum"):
+                   "--crop-area", "--antialias / --no-antialias", "--mixup", "--ema / --no-ema", "--ema-momentum"):
         assert option in result.output
     assert "a third of --epochs" in " ".join(result.output.split())
 
@@ -254,7 +254,7 @@ def test_same_seed_gives_identical_weights_and_a_complete_run(tmp_path):
     assert rates[2] > 1e-4, rates
 
 
-LEVERS = ("--cache-scale", "1.5", "--crop-area", "0.4", "--mixup", "0.4", "--ema", "--ema-momentum", "0.9")
+LEVERS = ("--cache-scale", "1.5", "--crop-area", "0.4", "--antialias", "--mixup", "0.4", "--ema", "--ema-momentum", "0.9")
 
 
 @pytest.mark.tf
@@ -273,6 +273,7 @@ def test_quality_levers_stay_reproducible_and_are_recorded(tmp_path):
     card_text = (tmp_path / "one" / "card.md").read_text()
     assert "Random-resized crops of 40%" in card_text and "EMA momentum 0.9" in card_text and "96x96" in card_text
     assert "mixup within each batch (Beta(0.4, 0.4)" in card_text and card["config"]["mixup"] == 0.4
+    assert "shrunk to the input size by an antialiasing filter" in card_text and card["config"]["antialias"]
     # The kept weights are the average, which is what validation saw: the saved model scores the
     # best epoch's logged val accuracy, and differs from the raw weights left in the checkpoint.
     history = [line.split(",") for line in (tmp_path / "one" / "history.csv").read_text().splitlines()[1:]]
@@ -358,7 +359,8 @@ def test_mixup_blends_a_batch_with_its_reverse_by_one_beta_weight():
 
 
 @pytest.mark.parametrize("lever, message", [(("--cache-scale", "1.5"), "--cache-scale needs augmentation"),
-                                            (("--mixup", "0.2"), "--mixup is part of augmentation")])
+                                            (("--mixup", "0.2"), "--mixup is part of augmentation"),
+                                            (("--antialias",), "--antialias shrinks crops from a larger cache")])
 def test_augmentation_levers_without_augmentation_exit_2(photo_folder, tmp_path, lever, message):
     result = CliRunner().invoke(main, ["--data", str(photo_folder), "--out", str(tmp_path / "o"), *lever, "--no-augment"])
     assert result.exit_code == 2 and message in result.output
@@ -389,6 +391,29 @@ def test_random_resized_crops_sample_the_cached_photo_down_to_the_model_size():
                           augmentation=Augmentation(crop_area=0.4)).numpy()
     assert np.array_equal(again, augment_batch(tf.constant(photo), seed, output_size=(64, 48),
                                                augmentation=Augmentation(crop_area=0.4)).numpy())
+
+
+@pytest.mark.tf
+def test_antialiased_crops_are_shrunk_by_a_filter_not_sampled():
+    import tensorflow as tf
+
+    from catdog.train.augment import Augmentation, augment_batch
+
+    noise = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 128, 128, 3)).astype(np.float32))
+    still = {"flip": False, "rotation": 0.0, "shear": 0.0, "brightness": 0.0, "contrast": 0.0, "zoom": 0.0, "shift": 0.0}
+    seed = tf.constant([1, 2], tf.int64)
+    # The whole photo at half size: exactly tf.image.resize's antialiased (Pillow-like) shrink.
+    half = augment_batch(noise, seed, augmentation=Augmentation(**still, antialias=True), output_size=(64, 64))
+    expected = tf.image.resize(noise, (64, 64), method="bilinear", antialias=True)
+    assert np.allclose(half.numpy(), np.clip(expected.numpy(), 0, 255), atol=1e-3)
+
+    def roughness(batch):  # mean difference of neighbouring pixels: what aliasing adds
+        return float(np.abs(np.diff(batch.numpy(), axis=2)).mean())
+
+    sampled = augment_batch(noise, seed, augmentation=Augmentation(**still), output_size=(48, 48))
+    filtered = augment_batch(noise, seed, augmentation=Augmentation(**still, antialias=True), output_size=(48, 48))
+    assert filtered.shape == sampled.shape == (2, 48, 48, 3)
+    assert roughness(filtered) < 0.7 * roughness(sampled)
 
 
 def test_resume_without_checkpoint_exits_2(photo_folder, tmp_path):

@@ -7,7 +7,9 @@ with convolutions", as in torchvision's RandomResizedCrop): a box of a random sh
 image's area and aspect ratio, at a random place, resized to the model's input, plus the
 flip and any rotation and shear. Both are one projective transform from the cached image to
 the output size, so a cache decoded larger than the model's input (`--cache-size`) gives
-sharper crops than upsampling a model-sized image would.
+sharper crops than upsampling a model-sized image would. Sampled straight at the output size,
+those crops are sharper (aliased) than the runtime's Pillow-resized photos; with `antialias`
+each crop is sampled at the cache's resolution and shrunk by an antialiasing filter instead.
 
 With `mixup` > 0, each augmented batch is then blended with itself in reverse order (Zhang et
 al. 2018, "mixup: Beyond empirical risk minimization"; the batch-reversal pairing is timm's):
@@ -42,6 +44,7 @@ class Augmentation:
     contrast: float = 0.2  # around the image mean, [1 - c, 1 + c]
     crop_area: float = 0.0  # > 0: random-resized crops of [crop_area, 1] of the area instead of zoom and shift
     mixup: float = 0.0  # > 0: mixup with a Beta(mixup, mixup) weight per batch
+    antialias: bool = False  # shrink crops from a larger cache with an antialiasing filter
 
 
 def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tuple[int, int] | None = None,
@@ -90,11 +93,16 @@ def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tupl
     cx_in, cy_in = (width - 1.0) / 2.0, (height - 1.0) / 2.0
 
     def sample(size):
+        oversample = 1
         if size is None:
             output_shape, out_height, out_width = tf.shape(images)[1:3], height, width
         else:
             output_shape = tf.constant(size, dtype=tf.int32)
             out_height, out_width = float(size[0]), float(size[1])
+            if augmentation.antialias:
+                # The whole factor by which the cache is larger than the output (static shapes).
+                oversample = max(1, math.ceil(max(images.shape[1] / size[0], images.shape[2] / size[1]) - 1e-6))
+        out_height, out_width = out_height * oversample, out_width * oversample
         # The transform maps each output pixel to the input pixel it samples, about the centres:
         # input = R(angle) @ Shear @ diag(flip * sx, sy) @ (output - c_out) + c_in + shift, where
         # sx, sy are the inverse zooms times the input-to-output size ratio.
@@ -108,8 +116,14 @@ def augment_batch(images, seed, *, augmentation: Augmentation, output_size: tupl
         zeros = tf.zeros([batch])
         transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
         warped = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=output_shape,
+            images=images, transforms=transforms, output_shape=output_shape * oversample,
             fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+        if oversample > 1:
+            # Bilinear sampling straight to a smaller size skips pixels (aliasing); Pillow's
+            # resize, which makes the runtime's inputs, filters them. Sampling at the cache's
+            # resolution and shrinking with tf.image.resize's antialiasing (triangle) filter, the
+            # same filter as Pillow's BILINEAR, makes the crops as smooth as the runtime's images.
+            warped = tf.image.resize(warped, output_shape, method="bilinear", antialias=True)
         mean = tf.reduce_mean(warped, axis=[1, 2, 3], keepdims=True)
         warped = (warped - mean) * contrast[:, None, None, None] + mean * brightness[:, None, None, None]
         return tf.clip_by_value(warped, 0.0, 255.0)

@@ -50,6 +50,8 @@ def describe_recipe(config: dict[str, Any]) -> str:
     if config.get("augment", True):
         text += (f", drawn from training photos cached at {round(height * scale)}x{round(width * scale)} "
                  f"(--cache-scale {scale})")
+    if config.get("augment", True) and config.get("antialias"):
+        text += ", each crop shrunk to the input size by an antialiasing filter"
     if config.get("augment", True) and config.get("mixup", 0.0) > 0:
         text += f", then mixup within each batch (Beta({config['mixup']}, {config['mixup']}) weight)"
     if config.get("ema"):

@@ -77,6 +77,10 @@ class ImageSize(click.ParamType):
 @click.option("--crop-area", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.crop_area,
               help="With augmentation, draw random-resized crops covering this to 100% of each photo's area "
                    "(aspect 3:4 to 4:3) instead of the zoom and shift warp; 0 keeps the warp.")
+@click.option("--antialias/--no-antialias", default=DEFAULTS.antialias,
+              help="With a --cache-scale above 1, sample each augmented crop at the cache's resolution and shrink "
+                   "it to --image-size with an antialiasing filter, as the runtime shrinks photos, instead of "
+                   "sampling it straight at --image-size (sharper than the runtime's images).")
 @click.option("--mixup", type=click.FloatRange(min=0), default=DEFAULTS.mixup,
               help="With augmentation, blend each batch with itself reversed (mixup), images and targets, by a "
                    "Beta(A, A) weight; A is this value, 0 turns it off (0.2 is the usual choice).")

@@ -37,6 +37,9 @@ class TrainConfig:
     # validates and keeps an exponential moving average of the weights (Keras's optimizer `use_ema`).
     cache_scale: float = 1.0
     crop_area: float = 0.0
+    # antialias samples each crop at the cache's resolution, then shrinks it with an antialiasing
+    # filter, as the runtime's Pillow resize shrinks a photo (benchmarks/sharpness_mismatch.py).
+    antialias: bool = False
     mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter; 0 is off (see train/augment.py)
     ema: bool = False
     ema_momentum: float = 0.995  # per step: an average over about 200 steps, ~2 epochs of the default data

@@ -99,6 +99,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     if config.cache_scale != 1.0 and not config.augment:
         raise CatdogError("--cache-scale needs augmentation to bring the cached photos to --image-size; "
                           "drop --no-augment or --cache-scale")
+    if config.antialias and config.cache_size == config.image_size:
+        raise CatdogError("--antialias shrinks crops from a larger cache; add --cache-scale above 1 (2 is usual)")
     if config.mixup > 0 and not config.augment:
         raise CatdogError("--mixup is part of augmentation; drop --no-augment or --mixup")
     if config.teacher and not config.augment:
@@ -163,7 +165,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
     split.update(train_images=int(len(train_y)), val_images=int(len(val_y)))
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
 
-    augmentation = Augmentation(crop_area=config.crop_area, mixup=config.mixup) if config.augment else None
+    augmentation = (Augmentation(crop_area=config.crop_area, mixup=config.mixup, antialias=config.antialias)
+                    if config.augment else None)
     distillation = None
     if config.teacher:
         from catdog.train.distill import load_teachers
