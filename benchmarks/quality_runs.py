@@ -17,9 +17,11 @@ import json
 import shutil
 from pathlib import Path
 
+from catdog.train.config import TrainConfig
 from catdog.train.swa import averaged_epochs
 
 HERE = Path(__file__).resolve().parent
+DEFAULTS = TrainConfig(data=Path('.'))
 LEVERS = ("image_size", "cache_scale", "crop_area", "antialias", "mixup", "ema", "ema_momentum")
 
 
@@ -36,7 +38,9 @@ def levers_text(config: dict) -> str:
         parts.append(f"mixup {config['mixup']}")
     if config.get("ema"):
         parts.append(f"EMA {config['ema_momentum']}")
-    if config.get("seed", 42) != 42:
+    if config.get("label_smoothing", DEFAULTS.label_smoothing) != DEFAULTS.label_smoothing:
+        parts.append(f"label smoothing {config['label_smoothing']}")
+    if config.get("seed", DEFAULTS.seed) != DEFAULTS.seed:
         parts.append(f"seed {config['seed']}")
     if config.get("swa_epochs"):
         parts.append(f"SWA over the last {config['swa_epochs']} epochs at lr {config['swa_learning_rate']}")
