@@ -21,7 +21,7 @@ from catdog.train.config import TrainConfig
 from catdog.train.swa import averaged_epochs
 
 HERE = Path(__file__).resolve().parent
-DEFAULTS = TrainConfig(data=Path('.'))
+DEFAULTS = TrainConfig(data=Path("."))
 LEVERS = ("image_size", "cache_scale", "crop_area", "antialias", "mixup", "ema", "ema_momentum")
 
 
