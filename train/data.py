@@ -225,8 +225,8 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
 
 def cache_folder(config, *, write_dir: Path) -> Path | None:
     """Where `--cache disk` keeps decoded images for `config` (a TrainConfig): --cache-dir, else
-    WRITE_DIR/cache; None in memory. Non-chief workers pass their throwaway folder as `write_dir`, so they never write to --out.
-    """
+    WRITE_DIR/cache; None in memory. Non-chief workers pass their throwaway folder as `write_dir`,
+    so they never write to --out."""
     if config.cache != "disk":
         return None
     return Path(config.cache_dir) if config.cache_dir else Path(write_dir) / "cache"

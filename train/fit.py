@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
 from catdog.folders import ensure_writable
