@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 
-from catdog.bench.machine import describe_machine, idle_percent
+from catdog.measure.machine import describe_machine, idle_percent
 from catdog.runtime.models import default_model_path, keras_baseline_path
 from results_io import write_results  # benchmarks/ is the script's own folder
 

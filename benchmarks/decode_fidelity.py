@@ -31,7 +31,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from catdog.bench.machine import describe_machine
+from catdog.measure.machine import describe_machine
 from catdog.runtime import jpeg
 from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import describe_machine
+from catdog.measure.machine import describe_machine
 from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path
 from catdog.runtime.preprocess import load_image

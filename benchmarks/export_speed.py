@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from catdog.bench.machine import read_cpu_model
+from catdog.measure.machine import read_cpu_model
 
 RESULTS = Path(__file__).parent / "results"
 TIME_TARGET_SECONDS = 60.0

@@ -28,7 +28,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import describe_machine, idle_percent
+from catdog.measure.machine import describe_machine, idle_percent
 from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path
 from catdog.runtime.pipeline import classify_files, decode_file

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from catdog.bench.machine import read_cpu_model
+from catdog.measure.machine import read_cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -73,7 +73,7 @@ def measure(path: Path, limit: str) -> tuple[float, str]:
 
 
 def main() -> None:
-    from catdog.bench.machine import describe_machine
+    from catdog.measure.machine import describe_machine
 
     with tempfile.TemporaryDirectory() as temporary:
         paths = write_images(Path(temporary))

@@ -67,7 +67,7 @@ def main(models: tuple[str, ...], baseline: str | None, data: Path, runs: int | 
         from catdog.runtime.models import shipped_models
 
         models = tuple(os.path.relpath(path) for path in shipped_models() if path.name.startswith("catdog_"))
-    command = [sys.executable, "-m", "catdog.bench.cli", *models, "--threads", "1", "--batch", "32", "--data", str(data),
+    command = [sys.executable, "-m", "catdog.measure.cli", *models, "--threads", "1", "--batch", "32", "--data", str(data),
                "--json", str(out / "latency.json"), "--markdown", str(out / "latency.md"),
                "--plot", str(out / "latency.png")]
     if runs is not None:

@@ -1,7 +1,7 @@
 """LiteRT engine overhead: where catdog's batch-1 time goes beyond LiteRT's own, and the 1.15x target.
 
 In one process, on 1 thread, batch 1, every row below has its own interpreter and is timed
-round-robin in short chunks (`catdog.bench.timing.run_interleaved`), so drift hits all alike:
+round-robin in short chunks (`catdog.measure.timing.run_interleaved`), so drift hits all alike:
 
   invoke only                    `interpreter.invoke()` on a filled input: the in-process floor
   CompiledModel.run_by_index     the API litert-benchmark times, on preallocated buffers
@@ -13,7 +13,7 @@ round-robin in short chunks (`catdog.bench.timing.run_interleaved`), so drift hi
   engine._run (tensor views)     the same without `Engine.predict`'s shape checks
 
 and, as separate micro-timings, the pieces: set_tensor alone, get_tensor alone, dequantize,
-writing the view. `litert-benchmark` itself (`catdog.bench.floor.measure_engine_floor`) runs
+writing the view. `litert-benchmark` itself (`catdog.measure.floor.measure_engine_floor`) runs
 before and after the in-process timing; the target compares the engine's p50 with the mean of
 those two medians. Results go to benchmarks/results/litert_overhead.{json,md}.
 
@@ -29,9 +29,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.floor import measure_engine_floor, measure_throughput
-from catdog.bench.machine import describe_machine, idle_percent
-from catdog.bench.timing import run_interleaved, summarize
+from catdog.measure.floor import measure_engine_floor, measure_throughput
+from catdog.measure.machine import describe_machine, idle_percent
+from catdog.measure.timing import run_interleaved, summarize
 from catdog.runtime.engine import dequantize, open_engine, quantize
 from catdog.runtime.models import default_model_path
 from results_io import write_results  # benchmarks/ is the script's own folder

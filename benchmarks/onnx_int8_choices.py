@@ -5,7 +5,7 @@ on the shipped calibration samples (`export/samples/calibration`, plus the 0..25
 quantizes it once per choice below, and then, in one process:
 
   latency    batch-1 `session.run` on 1 thread (intra-op 1, no spinning, as `OnnxEngine` opens it),
-             every file timed round-robin in short chunks (`catdog.bench.timing.run_interleaved`)
+             every file timed round-robin in short chunks (`catdog.measure.timing.run_interleaved`)
              so machine drift hits all of them alike; p50 / fp32 p50 is the figure of merit
   accuracy   on the shipped validation samples (`export/samples/validation`, 500 labelled photos),
              and label agreement with the fp32 file
@@ -35,8 +35,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import describe_machine
-from catdog.bench.timing import run_interleaved, summarize
+from catdog.measure.machine import describe_machine
+from catdog.measure.timing import run_interleaved, summarize
 from results_io import write_results  # benchmarks/ is the script's own folder
 
 try:

@@ -31,7 +31,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import read_cpu_model
+from catdog.measure.machine import read_cpu_model
 from results_io import write_results
 
 ROOT = Path(__file__).resolve().parent.parent

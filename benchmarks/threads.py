@@ -1,7 +1,7 @@
 """Does `--threads 2` help? Batch-32 throughput of every shipped model on 1 and 2 engine threads.
 
   engines   each shipped TFLite/ONNX model opened twice in one process (threads=1, threads=2),
-            batch-32 `predict` timed round-robin in short chunks (`catdog.bench.timing.run_interleaved`),
+            batch-32 `predict` timed round-robin in short chunks (`catdog.measure.timing.run_interleaved`),
             as `catdog-bench --batch 32 --threads N` times it; images/s from the median batch time
   folder    whole `catdog-run FOLDER... --format json` processes with `--threads 1` and `--threads 2`,
             alternating, on the fullres_sample photos repeated `--repeat` times (the default model)
@@ -24,8 +24,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import describe_machine, idle_percent
-from catdog.bench.timing import run_interleaved
+from catdog.measure.machine import describe_machine, idle_percent
+from catdog.measure.timing import run_interleaved
 from catdog.runtime.engine import open_engine
 from catdog.runtime.models import default_model_path, shipped_models
 from catdog.runtime.sources import list_folder

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from catdog.bench.machine import read_cpu_model
+from catdog.measure.machine import read_cpu_model
 
 HERE = Path(__file__).resolve().parent
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from catdog.bench.machine import read_cpu_model
+from catdog.measure.machine import read_cpu_model
 from catdog.runtime.live import iter_frames, prepare_frames
 from catdog.runtime.preprocess import prepare_array
 

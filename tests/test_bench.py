@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from catdog.bench import report, runner
-from catdog.bench.cli import main
-from catdog.bench.timing import size_next_chunk, measure_progress, run_interleaved, summarize
+from catdog.measure import report, runner
+from catdog.measure.cli import main
+from catdog.measure.timing import size_next_chunk, measure_progress, run_interleaved, summarize
 from catdog.errors import MissingExtraError
 from conftest import COLOURS, FRUIT, FRUIT_SPEC, build_softmax_onnx, save_onnx_graph, spec_metadata
 
@@ -230,7 +230,7 @@ from catdog.runtime.spec import ModelSpec  # noqa: E402
 
 
 def test_accuracy_and_agreement_decide_over_k_classes():
-    from catdog.bench.accuracy import compute_accuracy, compute_agreement, match_classes
+    from catdog.measure.accuracy import compute_accuracy, compute_agreement, match_classes
 
     probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.4, 0.4], [0.5, 0.5, 0.0]])
     assert compute_accuracy(probabilities, np.array([0, 2, 2, 1])) == 1.0  # ties go to the later label
@@ -297,7 +297,7 @@ def test_k_class_bench_finds_its_baseline_from_metadata_and_reports_agreement(tm
 
 
 def test_baseline_lookup_order_metadata_then_flag_then_shipped(tmp_path):
-    from catdog.bench.keras_baseline import find_source_model
+    from catdog.measure.keras_baseline import find_source_model
     from catdog.export.loaders import source_sha256
     from catdog.runtime.models import keras_baseline_path
 
@@ -337,7 +337,7 @@ def test_baseline_lookup_order_metadata_then_flag_then_shipped(tmp_path):
 
 
 def test_shipped_files_find_the_shipped_keras_model():
-    from catdog.bench.keras_baseline import find_source_model
+    from catdog.measure.keras_baseline import find_source_model
     from catdog.runtime.metadata import read_metadata
     from catdog.runtime.models import keras_baseline_path, shipped_model_path
 
@@ -374,7 +374,7 @@ def test_empty_accuracy_columns_point_at_data_and_plot_points_name_model_and_pre
 
 
 def test_baseline_takes_the_source_head_from_the_files_it_was_exported_to(tmp_path, monkeypatch):
-    from catdog.bench.keras_baseline import head_from_metadata
+    from catdog.measure.keras_baseline import head_from_metadata
     from catdog.export.heads import Head
     from catdog.export.loaders import source_sha256
 
@@ -388,7 +388,7 @@ def test_baseline_takes_the_source_head_from_the_files_it_was_exported_to(tmp_pa
     (saved_model / "variables").mkdir(parents=True)
     (saved_model / "saved_model.pb").write_bytes(b"graph")
     (saved_model / "variables" / "variables.index").write_bytes(b"weights")
-    from catdog.bench.keras_baseline import find_source_model
+    from catdog.measure.keras_baseline import find_source_model
 
     folder_metadata = {"source_model": str(saved_model), "source_sha256": source_sha256(saved_model)}
     assert find_source_model(folder_metadata, model_path=tmp_path / "m.onnx") == saved_model
@@ -411,7 +411,7 @@ def test_notebook_baseline_scales_pixels_and_applies_its_head(tmp_path):
     """A 0..1 model with one logit: the baseline must scale pixels and turn the logit into [1 - p, p]."""
     import keras
 
-    from catdog.bench.keras_baseline import load_keras_baseline
+    from catdog.measure.keras_baseline import load_keras_baseline
     from catdog.export.heads import Head
 
     inputs = keras.Input((8, 8, 3))

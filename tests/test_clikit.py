@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from catdog.bench.cli import main as bench_main
+from catdog.measure.cli import main as bench_main
 from catdog.export.cli import main as export_main
 from catdog.runtime.cli import main as run_main
 from catdog.train.cli import main as train_main

@@ -1,4 +1,4 @@
-"""The speed work's contracts: LiteRT's tensor-view path gives the interpreter's own answers, and bench/floor.py."""
+"""The speed work's contracts: LiteRT's tensor-view path gives the interpreter's own answers, and measure/floor.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog.bench import floor
+from catdog.measure import floor
 from catdog.runtime import models
 from catdog.runtime.engine import open_engine
 

@@ -11,23 +11,16 @@ from typing import Any
 import numpy as np
 
 import catdog
-
-
-def read_cpu_model() -> str:
-    """Return the CPU's marketing name from /proc/cpuinfo, else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+from catdog.runtime.cpu import describe_cpu, read_cpu_model  # noqa: F401 (read_cpu_model: re-exported for benchmarks/)
 
 
 def describe_machine(*, threads: int) -> dict[str, Any]:
     """Return the machine fields every result carries (engine versions are added per row)."""
     return {
         "cpu": read_cpu_model(),
+        # The int8 kernels an engine picks depend on these (see catdog.runtime.cpu).
+        "cpu_class": describe_cpu()["class"],
+        "cpu_features": describe_cpu()["features"],
         "cores": os.cpu_count(),
         "threads": threads,
         "platform": platform.platform(),

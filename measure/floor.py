@@ -132,7 +132,7 @@ def add_engine_floors(rows: list[dict], *, threads: int, runs: int = 2000) -> No
 def add_folder_throughput(contestants: list, *, min_seconds: float = 0.5) -> None:
     """Set `folder_batch` and `folder_throughput_ips` on every exported model's row (not Keras rows).
 
-    `contestants` are `catdog.bench.runner.Contestant`s: their `probabilities` is the engine's
+    `contestants` are `catdog.measure.runner.Contestant`s: their `probabilities` is the engine's
     `predict` and their `spec` gives the image shape.
     """
     batch = folder_batch_size()

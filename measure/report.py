@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from catdog.bench.config import BenchConfig
-from catdog.bench.progress import Progress
-from catdog.bench.runner import BenchResult
+from catdog.measure.config import BenchConfig
+from catdog.measure.progress import Progress
+from catdog.measure.runner import BenchResult
 from catdog.errors import CatdogError, MissingExtraError
 
 COLUMNS = ("model", "format", "precision", "size", "load ms", "first ms", "mean ms", "p50 ms", "floor ms", "p90 ms",
@@ -198,7 +198,7 @@ def run_and_report(config: BenchConfig, *, progress: Optional[Progress] = None) 
     Matplotlib and --data are checked before the timing starts, so a missing extra costs a
     second rather than the whole run.
     """
-    from catdog.bench.runner import run_benchmark
+    from catdog.measure.runner import run_benchmark
 
     if config.plot is not None:
         if config.data is None:

@@ -9,7 +9,7 @@ import click
 
 from catdog.clikit import OneLineCommand
 
-from catdog.bench.config import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, BenchConfig
+from catdog.measure.config import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, BenchConfig
 from catdog.errors import exit_on_error
 
 PROGRESS_STEPS = 1000
@@ -81,7 +81,7 @@ def main(models: tuple[Path, ...], baseline: Optional[Path], data: Optional[Path
     from catdog.quiet import configure_logging
 
     configure_logging(verbose=verbose)
-    from catdog.bench.report import run_and_report
+    from catdog.measure.report import run_and_report
 
     config = BenchConfig(models=models, baseline=baseline, data=data, runs=runs, warmup=warmup, threads=threads,
                          batch=batch, json=json_path, markdown=markdown, plot=plot)

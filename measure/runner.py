@@ -9,15 +9,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from catdog.bench.accuracy import (compute_accuracy, compute_agreement, list_labelled_images, load_images,
+from catdog.measure.accuracy import (compute_accuracy, compute_agreement, list_labelled_images, load_images,
                                    match_classes, predict_in_batches)
-from catdog.bench.coldstart import measure_cold_start
-from catdog.bench.config import BenchConfig
-from catdog.bench.keras_baseline import (KerasBaseline, describe_source, find_source_model, head_from_metadata,
+from catdog.measure.coldstart import measure_cold_start
+from catdog.measure.config import BenchConfig
+from catdog.measure.keras_baseline import (KerasBaseline, describe_source, find_source_model, head_from_metadata,
                                          load_keras_baseline)
-from catdog.bench.machine import describe_machine
-from catdog.bench.progress import Progress, SilentProgress
-from catdog.bench.timing import run_interleaved, summarize
+from catdog.measure.machine import describe_machine
+from catdog.measure.progress import Progress, SilentProgress
+from catdog.measure.timing import run_interleaved, summarize
 from catdog.errors import CatdogError, MissingExtraError
 from catdog.export.loaders import source_sha256
 from catdog.runtime.spec import ModelSpec
@@ -202,8 +202,8 @@ def time_contestants(contestants: list[Contestant], *, config: BenchConfig, prog
 
 def add_floors_and_folder_throughput(contestants: list[Contestant], *, config: BenchConfig, progress: Progress) -> None:
     """Add the engine's own floor (litert-benchmark's median, TFLite rows only) and the throughput at
-    the batch size `catdog-run` uses for folders (exported rows only); see `catdog.bench.floor`."""
-    from catdog.bench.floor import add_engine_floors, add_folder_throughput, folder_batch_size
+    the batch size `catdog-run` uses for folders (exported rows only); see `catdog.measure.floor`."""
+    from catdog.measure.floor import add_engine_floors, add_folder_throughput, folder_batch_size
 
     progress.stage("engine floor: litert-benchmark on each .tflite file")
     add_engine_floors([contestant.row for contestant in contestants], threads=config.threads,

@@ -2,7 +2,7 @@
 
 Measuring memory in the benchmark's own process would mix every model's allocations (and
 TensorFlow's) into one high-water mark. Instead `measure_cold_start` runs
-`python -m catdog.bench.coldstart KIND MODEL` once per model; the child imports the engine,
+`python -m catdog.measure.coldstart KIND MODEL` once per model; the child imports the engine,
 loads the model, runs one image and one --batch batch, then prints its own VmHWM (the peak
 resident set size from /proc/self/status) as JSON. A child that loads nothing ("bare") gives
 the floor every child shares: Python, NumPy, Pillow and catdog.
@@ -79,7 +79,7 @@ def run_engine(model_path: Path, *, threads: int, batch: int) -> dict[str, Any]:
 
 def run_keras(model_path: Path, *, threads: int, batch: int) -> dict[str, Any]:
     """Import TensorFlow, load the Keras source (.keras, .h5, SavedModel), and time the first predict and compiled call."""
-    from catdog.bench.keras_baseline import load_keras_baseline
+    from catdog.measure.keras_baseline import load_keras_baseline
 
     start = time.perf_counter()
     import_engine_library(".keras")
@@ -119,7 +119,7 @@ def measure_here(kind: str, model_path: Optional[Path], *, threads: int, batch: 
 
 def measure_cold_start(kind: str, model_path: Optional[Path] = None, *, threads: int, batch: int) -> dict[str, Any]:
     """Run one fresh child process ("engine", "keras" or "bare") and return its measurements."""
-    command = [sys.executable, "-m", "catdog.bench.coldstart", kind, str(model_path or "-"),
+    command = [sys.executable, "-m", "catdog.measure.coldstart", kind, str(model_path or "-"),
                str(threads), str(batch)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS)
     lines = completed.stdout.strip().splitlines()
