@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from catdog.clikit import OneLineCommand
+from catdog.clikit import RecordedCommand
 
-from catdog.errors import exit_on_error
+from catdog.errors import exit_on_error, terminate_cleanly
 
 # Literal copies of the library defaults, so that `--help` does not import the runtime:
 # catdog.runtime.live_capture.DEFAULT_STREAM_TIMEOUT and catdog.runtime.preprocess.DEFAULT_MAX_PIXELS
@@ -23,12 +23,29 @@ DEFAULT_STREAM_TIMEOUT = 30.0
 DEFAULT_MAX_PIXELS = 50_000_000
 
 
-@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
+class CameraType(click.ParamType):
+    """`--camera`: an OpenCV/V4L2 camera index N, or `picam` / `picam:N` for a Raspberry Pi CSI camera."""
+
+    name = "N|picam[:N]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip().isdigit():
+            return int(value)
+        from catdog.runtime.live_picamera import parse_picamera
+
+        number = parse_picamera(value)
+        if number is None:
+            self.fail(f"{value!r} is not a camera: give an index such as 0, or picam / picam:N", param, ctx)
+        return f"picam:{number}"
+
+
+@click.command(cls=RecordedCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sources", nargs=-1)
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
               help="Model file (.tflite, .onnx, or .keras with TensorFlow); default: the shipped int8 TFLite.")
-@click.option("--camera", type=click.IntRange(min=0), default=None, show_default=True,
-              help="Classify frames from camera N (needs catdog[camera]).")
+@click.option("--camera", type=CameraType(), default=None, show_default=True,
+              help="Classify frames from camera N through OpenCV (needs catdog[camera]), or from a Raspberry Pi "
+                   "camera: picam, or picam:N for the Nth (Picamera2: sudo apt install python3-picamera2).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True, help="Output: text lines, JSON Lines (probabilities keyed by the model's labels), "
                                       "or CSV with a header (one p_<label> column per label).")
@@ -51,9 +68,12 @@ DEFAULT_MAX_PIXELS = 50_000_000
               help="Also write each input with its label and confidence drawn on it to this folder: images as "
                    "images, each video or camera run as an MP4 (needs catdog[camera]). Never replaces a file: "
                    "a taken name gets _2, _3, ...")
+@click.option("--systemd-unit", "systemd_unit", is_flag=True, default=False,
+              help="Print a systemd unit that runs this same command from boot, JSON Lines appended to "
+                   "/var/lib/catdog/predictions.jsonl (--out FILE --append), and exit.")
 @click.option("--verbose", is_flag=True, default=False, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(sources, model, camera, output_format, top_k, threads, batch_size, max_frames, every, stream_timeout,
-         max_pixels, save, verbose):
+         max_pixels, save, systemd_unit, verbose):
     """Classify SOURCES (image files, folders, globs, video files, http/rtsp URLs) with the model's labels.
 
     Prints one line per input (or per frame) with the chosen label, its probability and the
@@ -61,6 +81,13 @@ def main(sources, model, camera, output_format, top_k, threads, batch_size, max_
     metadata runs with labels class_0.. and one warning line. Exits 1 if any input failed,
     2 on usage errors.
     """
+    if systemd_unit:
+        if not sources and camera is None:
+            raise click.UsageError("nothing to run as a service: give SOURCES or --camera")
+        from catdog.runtime.service import systemd_unit as make_unit
+
+        click.echo(make_unit(click.get_current_context().meta["catdog.raw_args"]), nl=False)
+        return
     # catdog-run never calls BLAS: OpenBLAS's thread pool, started by NumPy's import, only costs
     # ~30 ms and ~70 ms of CPU per process (benchmarks/folder_throughput.py). A user's value wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -72,7 +99,7 @@ def main(sources, model, camera, output_format, top_k, threads, batch_size, max_
     config = RunConfig(sources=tuple(sources), model=model, camera=camera, output_format=output_format,
                        threads=threads, batch_size=batch_size, max_frames=max_frames, every=every,
                        top_k=top_k, stream_timeout=stream_timeout, max_pixels=max_pixels or None, save=save, verbose=verbose)
-    with exit_on_error():
+    with exit_on_error(), terminate_cleanly():
         summary = run(config)
     sys.exit(1 if summary.errors else 0)
 

@@ -1,6 +1,7 @@
-"""One video source opened through OpenCV: a camera index, a video file, or a stream URL.
+"""One video source: a camera index, a Raspberry Pi camera, a video file, or a stream URL.
 
-`Capture` wraps `cv2.VideoCapture` (opened by `catdog.runtime.live_device`) and adds what a
+`Capture` wraps `cv2.VideoCapture`, or Picamera2 behind the same interface (both opened by
+`catdog.runtime.live_device`), and adds what a
 long-running classifier needs: frames converted to RGB, a frame number and a grab timestamp on
 every frame, damaged frames of a file reported instead of ending the read, and reconnection
 with backoff, within a time bound, when a camera or stream drops. `catdog.runtime.live` builds
@@ -110,7 +111,8 @@ class Capture:
         self._device = self._opener(self.source)
         if not self._device.isOpened():
             self._device.release()
-            raise CatdogError(open_failure_message(self.source))
+            # A Picamera2 device knows why it failed (no such camera, busy); OpenCV does not say.
+            raise CatdogError(getattr(self._device, "failure", None) or open_failure_message(self.source))
         self._last_frame_at = time.monotonic()
         self.live = self.source.live and not (self.source.kind == "url" and self._reported_frame_count())
 
@@ -230,10 +232,10 @@ class Capture:
         remaining = self.stream_timeout - waited
         if remaining <= 0:
             raise CatdogError(f"no frames from {self.source.describe()} for {waited:.0f} s: gave up "
-                              f"(--stream-timeout {self.stream_timeout:g}); check the connection")
+                              f"(--stream-timeout {self.stream_timeout:g}); check the connection{self._hint()}")
         if self._failures >= self.reconnects:
             raise CatdogError(f"lost {self.source.describe()}: no frames after {self.reconnects} "
-                              "reconnect attempts; check the connection, or allow more reconnects")
+                              f"reconnect attempts; check the connection, or allow more reconnects{self._hint()}")
         # Never sleep past the bound: half of what is left goes to waiting, half to reopening.
         delay = min(self.backoff.delay(self._failures), remaining / 2)
         self._failures += 1
@@ -250,6 +252,14 @@ class Capture:
             # A device that fails to open simply fails its next grab, which counts as one more attempt.
             self._device = self._opener(source)
         return True
+
+    def _hint(self) -> str:
+        """A V4L2 camera that opened but never gave a frame may be a Pi's libcamera node: say `--camera picam`."""
+        if self.source.kind != "camera" or self.index >= 0:
+            return ""
+        from catdog.runtime.live_picamera import picamera_hint
+
+        return picamera_hint()
 
     def close(self, *, timeout: float = 1.0) -> None:
         """Release the device; safe to call twice and from another thread than the reader."""

@@ -1,13 +1,16 @@
-"""The OpenCV side of a video source: what a source is (camera, URL or file) and how it is opened.
+"""The device side of a video source: what a source is (camera, Pi camera, URL or file) and how it is opened.
 
-`resolve_source` sorts a camera index, a stream URL (`catdog.runtime.urls`, the one list of
-schemes) or a video file path; `open_device` opens it with `cv2.VideoCapture` and the network
-timeouts a URL needs. `catdog.runtime.live_capture.Capture` builds grabbing and reconnection on
-top. OpenCV is the optional `[camera]` extra, so it is imported inside functions only.
+`resolve_source` sorts a camera index, `picam[:N]` (a Raspberry Pi CSI camera), a stream URL
+(`catdog.runtime.urls`, the one list of schemes) or a video file path; `open_device` opens it
+with `cv2.VideoCapture` and the network timeouts a URL needs, or, for `picam`, with Picamera2
+behind the same interface (`catdog.runtime.live_picamera`). `catdog.runtime.live_capture.Capture`
+builds grabbing and reconnection on top. OpenCV is the optional `[camera]` extra and Picamera2 an
+apt package, so both are imported inside functions only.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +47,7 @@ class Source:
     """A resolved source: what to hand to VideoCapture, and which kind of source it is."""
 
     target: Union[int, str]
-    kind: str  # "camera", "url" or "file"
+    kind: str  # "camera" (OpenCV/V4L2), "picam" (Picamera2; target is the camera number), "url" or "file"
     timeout_ms: int = STREAM_TIMEOUT_MS  # OpenCV's open and read timeouts for a URL
 
     @property
@@ -56,13 +59,17 @@ class Source:
         """Name the source for messages, hiding any password in a URL."""
         if self.kind == "camera":
             return f"camera {self.target}"
+        if self.kind == "picam":
+            return f"Raspberry Pi camera picam:{self.target}"
         if self.kind == "url":
             return f"stream {redact_url(str(self.target))}"
         return f"video file {self.target}"
 
 
 def resolve_source(source: SourceLike) -> Source:
-    """Classify a camera index (or digits, or a /dev/video* path), a URL, or a video file path."""
+    """Classify a camera index (or digits, or a /dev/video* path), `picam[:N]`, a URL, or a video file path."""
+    from catdog.runtime.live_picamera import parse_picamera
+
     if isinstance(source, bool) or not isinstance(source, (int, str, os.PathLike)):
         raise CatdogError(f"unsupported video source {source!r}: give a camera index, a video file or a URL")
     if isinstance(source, int):
@@ -71,6 +78,8 @@ def resolve_source(source: SourceLike) -> Source:
         text = source.strip()
         if text.isdigit():
             return Source(target=int(text), kind="camera")
+        if parse_picamera(text) is not None:
+            return Source(target=parse_picamera(text), kind="picam")
         if is_stream_url(text):
             return Source(target=text, kind="url")
     path = Path(source).expanduser()
@@ -82,7 +91,14 @@ def resolve_source(source: SourceLike) -> Source:
 
 
 def open_device(source: Source) -> Any:
-    """Open an OpenCV VideoCapture for a resolved source (it may come back not opened)."""
+    """Open an OpenCV VideoCapture (or, for `picam`, a PicameraDevice) for a resolved source.
+
+    The device may come back not opened.
+    """
+    if source.kind == "picam":
+        from catdog.runtime.live_picamera import open_picamera
+
+        return open_picamera(int(source.target))
     cv2 = require_opencv()
     # OpenCV logs a warning per backend it tries; the caller reports one clear line instead.
     previous_level = cv2.utils.logging.getLogLevel()
@@ -106,18 +122,43 @@ def open_device(source: Source) -> Any:
 def open_failure_message(source: Source) -> str:
     """Say which source could not be opened, with the most likely fix."""
     if source.kind == "camera":
+        from catdog.runtime.live_picamera import picamera_hint
+
+        hint = picamera_hint()
+        if hint:  # a Pi whose camera is a libcamera one: the likely fix is the other path
+            return f"cannot open camera {source.target} as a V4L2 device{hint}"
         return (f"cannot open camera {source.target}: check that it is connected and not used by "
                 "another program (ls /dev/video*), or try another index")
+    if source.kind == "picam":
+        return f"cannot open {source.describe()}"
     if source.kind == "url":
         return f"cannot open {source.describe()}: check the address, credentials and network"
     return f"cannot read {source.describe()}: not a video format OpenCV/FFmpeg can decode"
 
 
+@functools.lru_cache(maxsize=1)
+def optional_opencv():
+    """cv2 if installed, else None (a Pi camera needs no OpenCV); looked up once."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
 def to_rgb(pixels: np.ndarray) -> np.ndarray:
-    """Convert an OpenCV BGR, BGRA or greyscale frame to (H, W, 3) uint8 RGB."""
-    cv2 = require_opencv()
+    """Convert a BGR, BGRA or greyscale frame to (H, W, 3) uint8 RGB.
+
+    BGR and BGRA are OpenCV's layouts, and also the memory order of Picamera2's "RGB888" and
+    "XRGB8888" arrays (see catdog.runtime.live_picamera).
+    """
     if pixels.dtype != np.uint8:
         pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    cv2 = optional_opencv()
+    if cv2 is None:
+        if pixels.ndim == 2:
+            return np.repeat(pixels[..., None], 3, axis=-1)
+        return np.ascontiguousarray(pixels[..., 2::-1])
     if pixels.ndim == 2:
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
     if pixels.shape[-1] == 4:

@@ -140,12 +140,12 @@ def classify_stream(engine, stream: Stream, *, every: int = 1, max_frames: int |
             yield make_prediction(probability, labels=engine.labels, latency_ms=latency_ms,
                                   source=stream.name, frame=frame.index)
     except CatdogError as error:
-        if isinstance(stream.source, int) or isinstance(error, MissingExtraError):
+        if stream.is_camera or isinstance(error, MissingExtraError):
             raise
         yield redacted(make_error(error, source=stream.name))
     except (OSError, ValueError, RuntimeError) as error:
-        if isinstance(stream.source, int):
-            raise CatdogError(f"camera {stream.source} failed: {error}") from None
+        if stream.is_camera:
+            raise CatdogError(f"{stream.name} failed: {error}") from None
         yield redacted(make_error(error, source=stream.name))
     finally:
         # Stop the reader thread and release the device even when the consumer stops early.

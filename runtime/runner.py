@@ -22,7 +22,7 @@ class RunConfig:
 
     sources: tuple[str, ...] = ()
     model: Path | None = None
-    camera: int | None = None
+    camera: int | str | None = None  # an OpenCV camera index, or "picam:N"
     output_format: str = "text"
     threads: int | None = None
     batch_size: int = 32

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Union
 
 from catdog.runtime.files import list_images
+from catdog.runtime.live_picamera import PICAMERA_PATTERN
 from catdog.runtime.urls import is_stream_url, redact_url  # noqa: F401 - is_stream_url re-exported
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -27,9 +28,14 @@ GLOB_CHARACTERS = frozenset("*?[")
 
 @dataclass(frozen=True)
 class Stream:
-    """A video file, URL or camera index, read frame by frame."""
+    """A video file, URL, camera index or Raspberry Pi camera (`picam:N`), read frame by frame."""
 
     source: Union[str, int]
+
+    @property
+    def is_camera(self) -> bool:
+        """True for a camera index or `picam:N`: a camera that fails is a usage error, not an error record."""
+        return isinstance(self.source, int) or PICAMERA_PATTERN.fullmatch(str(self.source)) is not None
 
     @property
     def name(self) -> str:
@@ -90,8 +96,8 @@ def add_path(path: Path, found: Found) -> None:
         found.inputs.append(path)
 
 
-def find_inputs(sources: list[str], *, camera: int | None = None) -> Found:
-    """Expand SOURCES (files, folders, globs, videos, URLs) and `--camera N` into ordered inputs and skips."""
+def find_inputs(sources: list[str], *, camera: int | str | None = None) -> Found:
+    """Expand SOURCES (files, folders, globs, videos, URLs) and `--camera N` or `picam:N` into inputs and skips."""
     found = Found()
     for source in sources:
         if is_stream_url(source):
@@ -109,7 +115,7 @@ def find_inputs(sources: list[str], *, camera: int | None = None) -> Found:
     return found
 
 
-def expand_sources(sources: list[str], *, camera: int | None = None) -> list[Input]:
+def expand_sources(sources: list[str], *, camera: int | str | None = None) -> list[Input]:
     """Expand SOURCES and `--camera N` into an ordered input list (`find_inputs` also returns the skips)."""
     return find_inputs(sources, camera=camera).inputs
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -26,13 +28,40 @@ def require_tensorflow():
     return tf
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a stop (systemctl, kill) cleans up exactly as Ctrl-C does."""
+
+    exit_code = 128 + signal.SIGTERM  # 143, the shell's code for a process ended by SIGTERM
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """While inside, SIGTERM raises Terminated in the main thread; a second SIGTERM ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def exit_on_error() -> Iterator[None]:
-    """Turn CatdogError into `Error: ...` on stderr and its exit code, and Ctrl-C into exit 130."""
+    """Turn CatdogError into `Error: ...` on stderr and its exit code, Ctrl-C into exit 130, SIGTERM into 143."""
     try:
         yield
     except CatdogError as error:
         print(f"Error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except Terminated as error:
+        print("Terminated.", file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

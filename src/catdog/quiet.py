@@ -11,6 +11,7 @@ silences which line (measured with TensorFlow 2.21, Keras 3.15, ai-edge-litert 2
 | `WARNING:tensorflow:...`, `WARNING:absl:...`, tf2onnx and onnx log records | Python `logging`: those loggers are raised to ERROR |
 | Keras `UserWarning` (e.g. "`shuffle=True` was passed, but will be ignored") and other library warnings, Pillow's `DecompressionBombWarning` included (catdog reports an oversized image in its own words) | a `warnings` filter on the libraries' modules |
 | FFmpeg's and OpenCV's native lines (`[mjpeg @ 0x...] error ...`, `[tcp @ ...] Connection refused`) | `OPENCV_FFMPEG_LOGLEVEL=-8` (AV_LOG_QUIET) and `OPENCV_LOG_LEVEL=ERROR`, read when OpenCV opens its first capture (OpenCV's documented Video I/O variables) |
+| libcamera's `[0:00:01.2] [1234]  INFO Camera camera_manager.cpp ...` lines and Picamera2's log records (`--camera picam`) | `LIBCAMERA_LOG_LEVELS=*:ERROR` (libcamera's documented variable, read when its camera manager starts), and the `picamera2` logger raised to ERROR |
 | LiteRT's `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` | none: TFLite's minimal logger writes it with fprintf and ignores `TF_CPP_MIN_LOG_LEVEL`; its only switch, `tflite::LoggerOptions::SetMinimumLogSeverity`, is C++ and not exported by the wheel (tensorflow/tensorflow#58050). `catdog.runtime.engine.native_stderr_silenced` captures fd 2 around `allocate_tensors` instead |
 
 With `verbose=True` every library line shows, and whatever an earlier quiet call set is undone.
@@ -25,12 +26,13 @@ import os
 import sys
 import warnings
 
-LIBRARY_LOGGERS = ("tensorflow", "keras", "absl", "tf2onnx", "onnx", "onnxruntime", "h5py", "matplotlib", "PIL")
+LIBRARY_LOGGERS = ("tensorflow", "keras", "absl", "tf2onnx", "onnx", "onnxruntime", "h5py", "matplotlib", "PIL",
+                   "picamera2")
 LIBRARY_WARNING_MODULES = r"(tensorflow|keras|tf_keras|tf2onnx|onnx|onnxruntime|absl|h5py|google|PIL)(\..*)?$"
 # Environment switches read by native code when it starts: TensorFlow's C++ log level, gRPC's
-# (multi-worker training), FFmpeg's (-8 is AV_LOG_QUIET) and OpenCV's own.
+# (multi-worker training), FFmpeg's (-8 is AV_LOG_QUIET), OpenCV's own and libcamera's.
 QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR",
-                     "OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR"}
+                     "OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR", "LIBCAMERA_LOG_LEVELS": "*:ERROR"}
 # Packages whose import writes to fd 2 before any switch can act (see the table above).
 NOISY_IMPORTS = frozenset({"tensorflow"})
 
