@@ -114,6 +114,9 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         print(summary.describe(), file=err, flush=True)
         raise
     finally:
+        # Close the generators now, not when the traceback is freed: on Ctrl-C or SIGTERM this
+        # stops the reader thread and closes the camera (picam.close()) before the command exits.
+        predictions.close()
         for line in saver.close() if saver is not None else ():
             print(line, file=err, flush=True)
     summary.seconds = time.perf_counter() - started
