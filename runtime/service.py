@@ -26,7 +26,7 @@ UNIT_NAME = "catdog.service"
 # 128 + SIGTERM: how catdog-run reports a stop by SIGTERM (catdog.errors.exit_on_error).
 TERMINATED_EXIT_CODE = 143
 # Characters a systemd command-line word may hold unquoted (systemd.syntax(7)).
-SAFE_WORD = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+SAFE_WORD = re.compile(r"[A-Za-z0-9_@%$+=:,./-]+")
 
 
 def quote_word(word: str) -> str:
