@@ -28,6 +28,7 @@ from catdog.runtime.engine_base import FORMATS, Engine
 from catdog.runtime.engine_keras import KerasEngine
 from catdog.runtime.engine_litert import LiteRTEngine
 from catdog.runtime.engine_onnx import ONNX_TYPES, OnnxEngine
+from catdog.runtime.platform_check import unsupported_platform
 from catdog.runtime.native_stderr import native_stderr_silenced
 from catdog.runtime.spec import SpecError
 from catdog.runtime.tensors import RAW_PIXEL_RANGE, as_class_probabilities, dequantize, quantize, scale_pixels
@@ -57,6 +58,9 @@ def read_model_metadata(path: Path) -> dict[str, Any]:
 
 def open_engine(model_path: str | Path, *, threads: int | None = None) -> Engine:
     """Load a model with the backend its suffix names; raise CatdogError (exit 2) if it cannot run."""
+    problem = unsupported_platform()  # 32-bit ARM: no engine wheels, so say so before any import fails
+    if problem:
+        raise CatdogError(problem)
     path = Path(model_path)
     model_format = FORMATS.get(path.suffix.lower())
     if model_format is None:
