@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from catdog.errors import MissingExtraError
+from catdog.errors import CatdogError, MissingExtraError
 from catdog.runtime.live_device import PROP_FPS, PROP_FRAME_HEIGHT, PROP_FRAME_WIDTH
 
 LOGGER = logging.getLogger(__name__)
@@ -48,12 +48,29 @@ def parse_picamera(text: Any) -> Optional[int]:
 
 
 def require_picamera2():
-    """Import and return the picamera2 module, or raise one line saying how to install it."""
+    """Import and return the picamera2 module, or raise one line saying how to install or mend it."""
     try:
         import picamera2
-    except ImportError:
-        raise MissingExtraError(f"Picamera2 is not installed: {INSTALL_HINT}") from None
+    except ModuleNotFoundError as error:
+        if error.name == "picamera2":
+            raise MissingExtraError(f"Picamera2 is not installed: {INSTALL_HINT}") from None
+        raise CatdogError(unimportable_message(error)) from None
+    except (ImportError, ValueError, AttributeError) as error:
+        raise CatdogError(unimportable_message(error)) from None
     return picamera2
+
+
+def unimportable_message(error: BaseException) -> str:
+    """Say that the system's Picamera2 is there but breaks on import, and the usual cause in a venv."""
+    import numpy
+
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    message = f"Picamera2 is installed but cannot be imported ({detail})"
+    if int(numpy.__version__.split(".")[0]) >= 2:
+        # Raspberry Pi OS builds its python3-* packages against its own NumPy 1.x (picamera2#1088).
+        message += (f"; the venv's NumPy {numpy.__version__} is newer than the one Raspberry Pi OS's packages are "
+                    "built for: pip install 'numpy<2', and take OpenCV from apt (python3-opencv), not catdog[camera]")
+    return message
 
 
 def list_picameras(picamera2) -> list[dict[str, Any]]:
@@ -165,7 +182,7 @@ def picamera_hint() -> str:
     """For a V4L2 camera that failed: `; ... use --camera picam` when this looks like a Pi with a CSI camera."""
     try:
         import picamera2
-    except ImportError:
+    except Exception:  # noqa: BLE001 - missing or broken: only a hint either way
         model = Path("/proc/device-tree/model")
         try:
             on_pi = model.is_file() and "raspberry pi" in model.read_text(errors="replace").lower()

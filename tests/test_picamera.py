@@ -217,3 +217,20 @@ def test_a_v4l2_index_on_a_pi_with_a_csi_camera_points_to_picam(standin):
 def test_a_bad_camera_value_is_a_usage_error(value):
     result = CliRunner().invoke(main, ["--camera", value])
     assert result.exit_code == 2 and "--camera" in result.stderr
+
+
+def test_a_picamera2_that_breaks_on_import_is_one_line_not_not_installed(tmp_path, monkeypatch):
+    """The system's Picamera2 under a venv's NumPy 2 fails inside its import (picamera2#1088)."""
+    package = tmp_path / "picamera2"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""Stand-in that fails like python3-picamera2 under NumPy 2."""\n'
+                                         'raise ValueError("numpy.dtype size changed, may indicate binary '
+                                         'incompatibility. Expected 96 from C header, got 88 from PyObject")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    monkeypatch.setattr(np, "__version__", "2.4.6")
+    with pytest.raises(CatdogError) as error:
+        iter_frames("picam")
+    message = str(error.value)
+    assert not isinstance(error.value, MissingExtraError) and "\n" not in message
+    assert "installed but cannot be imported (numpy.dtype size changed" in message and "numpy<2" in message
