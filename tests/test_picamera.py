@@ -234,3 +234,13 @@ def test_a_picamera2_that_breaks_on_import_is_one_line_not_not_installed(tmp_pat
     message = str(error.value)
     assert not isinstance(error.value, MissingExtraError) and "\n" not in message
     assert "installed but cannot be imported (numpy.dtype size changed" in message and "numpy<2" in message
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (6, 5, 3), (6, 5, 4)], ids=["grey", "bgr", "bgra"])
+def test_to_rgb_without_opencv_matches_opencv(shape, monkeypatch):
+    pytest.importorskip("cv2")
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    with_opencv = live_device.to_rgb(pixels)
+    monkeypatch.setattr(live_device, "optional_opencv", lambda: None)
+    without = live_device.to_rgb(pixels)
+    assert without.shape == shape[:2] + (3,) and np.array_equal(without, with_opencv)
