@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Union
 
 from catdog.runtime.files import list_images
-from catdog.runtime.live_picamera import PICAMERA_PATTERN
+from catdog.runtime.live_picamera import parse_picamera
 from catdog.runtime.urls import is_stream_url, redact_url  # noqa: F401 - is_stream_url re-exported
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -35,7 +35,7 @@ class Stream:
     @property
     def is_camera(self) -> bool:
         """True for a camera index or `picam:N`: a camera that fails is a usage error, not an error record."""
-        return isinstance(self.source, int) or PICAMERA_PATTERN.fullmatch(str(self.source)) is not None
+        return isinstance(self.source, int) or parse_picamera(self.source) is not None
 
     @property
     def name(self) -> str:

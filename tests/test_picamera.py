@@ -63,6 +63,12 @@ def picamera_opener(**options):
     return lambda source: PicameraDevice(int(source.target), **options)
 
 
+def test_catdog_run_help_names_the_pi_camera_and_the_service():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "picam:N" in result.output and "python3-picamera2" in result.output and "--systemd-unit" in result.output
+
+
 def test_picam_names_parse_and_resolve():
     assert [parse_picamera(text) for text in ("picam", "picam:2", " PICAM:1 ", "picam:", "cam", 3)] == \
         [0, 2, 1, None, None, None]
@@ -120,7 +126,8 @@ def test_the_camera_is_configured_as_documented_and_closed_at_the_end(standin):
     result = CliRunner().invoke(main, ["--camera", "picam", "--max-frames", "2"])
     assert result.exit_code == 0, result.output
     (camera,) = standin.opened
-    assert camera.camera_config["main"] == {"format": "RGB888", "size": (640, 480)}
+    stream = camera.camera_config["main"]
+    assert (stream["format"], stream["size"]) == ("RGB888", (640, 480))
     assert camera.camera_config["use_case"] == "video"
     assert not camera.is_open and not camera.started and camera.close_calls >= 1
 

@@ -118,7 +118,7 @@ class Picamera2:
                                    buffer_count=6, controls={}, display="main", encode="main", queue=True,
                                    sensor={}, use_case="video") -> dict[str, Any]:
         """A video configuration dict, with the real defaults for whatever `main` leaves out."""
-        main = {"format": "XBGR8888", "size": (1280, 720), **main}
+        main = {"format": "XBGR8888", "size": (1280, 720), "preserve_ar": True, **main}
         controls = {"NoiseReductionMode": 1, "FrameDurationLimits": (33333, 33333), **controls}
         return {"use_case": use_case, "transform": transform, "colour_space": colour_space,
                 "buffer_count": buffer_count, "queue": queue, "main": main, "lores": lores, "raw": raw,
@@ -130,6 +130,8 @@ class Picamera2:
             raise RuntimeError("Camera must be stopped before configuring")
         if camera_config["main"]["format"] not in MEMORY_ORDER:
             raise RuntimeError(f"stand-in Picamera2 has no format {camera_config['main']['format']}")
+        if any(int(side) % 2 for side in camera_config["main"]["size"]):
+            raise RuntimeError("width and height should be even")
         self.camera_config = {**camera_config, "main": dict(camera_config["main"])}
         width, height = camera_config["main"]["size"]
         from PIL import Image
