@@ -38,6 +38,11 @@ def require_opencv():
     try:
         import cv2
     except ImportError:
+        from catdog.runtime.live_picamera import on_raspberry_pi
+
+        if on_raspberry_pi():  # pip's OpenCV wheel needs NumPy 2, which breaks the OS's Picamera2
+            raise MissingExtraError("OpenCV is not installed: sudo apt install python3-opencv (on Raspberry Pi "
+                                    "OS, rather than catdog[camera]: see docs/raspberry-pi.md)") from None
         raise MissingExtraError("OpenCV is not installed: pip install 'catdog[camera]'") from None
     return cv2
 

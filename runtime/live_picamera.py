@@ -178,17 +178,20 @@ def open_picamera(camera_num: int) -> PicameraDevice:
     return PicameraDevice(camera_num)
 
 
+def on_raspberry_pi() -> bool:
+    """True on a Raspberry Pi (the device tree's model says so)."""
+    try:
+        return "raspberry pi" in Path("/proc/device-tree/model").read_text(errors="replace").lower()
+    except OSError:
+        return False
+
+
 def picamera_hint() -> str:
     """For a V4L2 camera that failed: `; ... use --camera picam` when this looks like a Pi with a CSI camera."""
     try:
         import picamera2
     except Exception:  # noqa: BLE001 - missing or broken: only a hint either way
-        model = Path("/proc/device-tree/model")
-        try:
-            on_pi = model.is_file() and "raspberry pi" in model.read_text(errors="replace").lower()
-        except OSError:
-            on_pi = False
-        return "; on a Raspberry Pi, read a Camera Module with --camera picam" if on_pi else ""
+        return "; on a Raspberry Pi, read a Camera Module with --camera picam" if on_raspberry_pi() else ""
     try:
         cameras = list_picameras(picamera2)
     except Exception as error:  # noqa: BLE001 - only a hint: a broken libcamera must not hide the real error

@@ -251,3 +251,15 @@ def test_to_rgb_without_opencv_matches_opencv(shape, monkeypatch):
     monkeypatch.setattr(live_device, "optional_opencv", lambda: None)
     without = live_device.to_rgb(pixels)
     assert without.shape == shape[:2] + (3,) and np.array_equal(without, with_opencv)
+
+
+def test_missing_opencv_on_a_pi_points_to_apt_not_the_pip_wheel(monkeypatch):
+    from catdog.runtime import live_picamera
+
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    monkeypatch.setattr(live_picamera, "on_raspberry_pi", lambda: True)
+    with pytest.raises(MissingExtraError, match=r"sudo apt install python3-opencv"):
+        live_device.require_opencv()
+    monkeypatch.setattr(live_picamera, "on_raspberry_pi", lambda: False)
+    with pytest.raises(MissingExtraError, match=r"pip install 'catdog\[camera\]'"):
+        live_device.require_opencv()
