@@ -65,9 +65,10 @@ def freeze_function(function):
     signature = function.input_signature
     inputs = {tensor.name: (spec.name or tensor.name.split(":")[0])
               for tensor, spec in zip(frozen.inputs, signature)}
-    structured = frozen.structured_outputs
-    named = structured.items() if isinstance(structured, dict) else enumerate(frozen.outputs)
-    outputs = {tensor.name: str(name) for name, tensor in named}
+    # The frozen function's outputs are a flat list in tf.nest order (sorted keys for a dict): name them as traced.
+    structured = concrete.structured_outputs
+    names = sorted(structured) if isinstance(structured, dict) else range(len(frozen.outputs))
+    outputs = {tensor.name: str(name) for name, tensor in zip(names, frozen.outputs)}
     return frozen.graph.as_graph_def(add_shapes=True), {"inputs": inputs, "outputs": outputs}
 
 

@@ -84,7 +84,8 @@ def test_adapted_normalization_model_exports_every_format_and_agrees_with_keras(
     names = sorted(path.name for path in out.iterdir())
     assert names == ["normalized_fp32.onnx", "normalized_fp32.tflite", "normalized_int8.onnx", "normalized_int8.tflite"]
     # The layer's mean and variance are constants in the graph: the only input is the image.
-    assert [node.name for node in onnx.load(out / "normalized_fp32.onnx").graph.input] == ["input"]
+    graph = onnx.load(out / "normalized_fp32.onnx").graph
+    assert [node.name for node in graph.input] == ["input"] and [node.name for node in graph.output] == ["probabilities"]
     expected = model.predict(images["pixels"].astype(np.float32), verbose=0).reshape(-1)
     for name in ("normalized_fp32.onnx", "normalized_fp32.tflite"):
         assert np.max(np.abs(file_probabilities(out / name, images["pixels"])[:, 1] - expected)) <= 1e-3, name
