@@ -185,6 +185,25 @@ def calibration_warnings(calibration_images: np.ndarray, *, validation_images: n
     return warnings
 
 
+ONE_LABEL_SHARE = 0.9  # the source model giving one label to this share of the calibration images or more
+
+
+def label_mix_warning(predicted: np.ndarray, *, labels: tuple[str, ...]) -> str | None:
+    """One warning line when the source model gives (nearly) every calibration image the same label, else None.
+
+    `predicted` holds the source model's (N,) label indices on the calibration images. A set of one
+    class fits the int8 ranges to that class; checked on itself (no --val), it passes. Ten images
+    at least, so a tiny set's chance mix draws no warning.
+    """
+    counts = np.bincount(np.asarray(predicted, dtype=int), minlength=len(labels))
+    top = int(np.argmax(counts))
+    if len(predicted) < 10 or counts[top] < ONE_LABEL_SHARE * len(predicted):
+        return None
+    return (f"warning: the source model labels {counts[top]} of {len(predicted)} calibration images '{labels[top]}': "
+            "calibrated on one class, int8 ranges fit that class only; pass --calib DIR with photos of every label "
+            "and --val DIR to check accuracy")
+
+
 def same_images_note(calibration_source: str | None) -> str:
     """The summary line for int8 files checked on the images they were calibrated on (no labelled --val)."""
     return (f"note: the int8 files were checked on their own calibration images ({calibration_source}): a wrong "

@@ -140,6 +140,11 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
         mirrored = heads.reference_probabilities(source.predict(heads.scale_pixels(
             heads.mirror_images(check_images), pixel_range=head.source_pixel_range)), head=head)
         reference = (reference + mirrored) * np.float32(0.5)
+    if check_notes and check_images is calibration_images:  # int8 checked on its own calibration images
+        from catdog.runtime.prediction import decide
+
+        if (warning := calibration.label_mix_warning(decide(reference), labels=spec.labels)) is not None:
+            log(warning)
 
     model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
     options = {**config.to_dict(), "model": model_name,

@@ -8,7 +8,8 @@
 * a custom layer class that is not importable: the one line names the class and
   `--custom-objects`, which then makes it export;
 * calibration honesty: int8 checked on its own calibration images says so; grey calibration
-  frames and calibration images unlike the validation images draw warnings.
+  frames, calibration images unlike the validation images and calibration images the model gives
+  one label draw warnings.
 
 The error-message helpers and calibration statistics are tested without TensorFlow.
 """
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from catdog.errors import shorten_middle
-from catdog.export.calibration import calibration_warnings
+from catdog.export.calibration import calibration_warnings, label_mix_warning
 from catdog.export.load_errors import innermost_cause, missing_class
 from catdog.runtime.files import list_images
 from catdog.runtime.preprocess import load_image
@@ -189,6 +190,7 @@ def test_int8_checked_on_grey_calibration_frames_says_so_and_warns(tmp_path, ima
     assert result.exit_code == 0, result.output
     assert "warning: 24 of 24 calibration images are near-constant" in result.output
     assert "note: the int8 files were checked on their own calibration images" in result.output
+    assert "warning: the source model labels 24 of 24 calibration images" in result.output
     compared = run_export([*command, "--val", images["val"], "--out", tmp_path / "out2"])
     assert compared.exit_code == 0, compared.output
     assert "far from the validation images' statistics" in compared.output
@@ -204,6 +206,10 @@ def test_calibration_warnings_only_for_flat_or_unlike_images(tmp_path):
     assert flat.startswith("warning: 8 of 12 calibration images are near-constant")
     (unlike,) = calibration_warnings(photos // 4, validation_images=photos)
     assert "far from the validation images' statistics" in unlike
+    assert label_mix_warning(np.array([0, 1] * 10), labels=("cat", "dog")) is None
+    assert label_mix_warning(np.array([1] * 19 + [0]), labels=("cat", "dog")).startswith(
+        "warning: the source model labels 19 of 20 calibration images 'dog'")
+    assert label_mix_warning(np.array([1] * 9), labels=("cat", "dog")) is None  # too few to say
 
 
 def test_load_messages_keep_their_root_cause():
