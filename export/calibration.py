@@ -144,3 +144,68 @@ def load_validation_set(val_dir: Path | None, *, model_path: Path, spec: ModelSp
     if not images:
         raise CatdogError(f"no readable validation images in {source}")
     return ValidationSet(np.stack(images), np.asarray(labels, dtype=int), f"{source}, {len(images)} images")
+
+
+# Calibration honesty (issue 31): the int8 ranges are only as good as the images they were fitted on.
+NEAR_CONSTANT_STD = 8.0  # an image whose pixels vary less than this (of 255) is a blank or grey frame
+NEAR_CONSTANT_FRACTION = 0.25  # this share of near-constant images or more draws a warning
+MEAN_SHIFT_LIMIT = 0.5  # channel mean apart by more than this many validation standard deviations
+STD_RATIO_LIMITS = (0.5, 2.0)  # calibration / validation channel standard deviation outside this
+
+
+def calibration_warnings(calibration_images: np.ndarray, *, validation_images: np.ndarray | None) -> list[str]:
+    """Warning lines when the calibration images cannot stand for the photos the model will see.
+
+    Two checks on (N, H, W, 3) uint8 images: too many near-constant images (pixel standard deviation
+    below NEAR_CONSTANT_STD, e.g. grey frames), and, with validation images, channel means or
+    standard deviations far from theirs. Neither needs labels; a one-class calibration set of
+    ordinary photos passes both, which is why the summary names an unlabelled check on the
+    calibration images as such.
+    """
+    warnings = []
+    pixels = np.asarray(calibration_images, dtype=np.float32)
+    spread = pixels.reshape(len(pixels), -1).std(axis=1)
+    flat = int(np.sum(spread < NEAR_CONSTANT_STD))
+    if flat and flat >= NEAR_CONSTANT_FRACTION * len(pixels):
+        warnings.append(f"warning: {flat} of {len(pixels)} calibration images are near-constant (pixel standard "
+                        f"deviation below {NEAR_CONSTANT_STD:g} of 255, e.g. blank or grey frames): int8 ranges fitted "
+                        "on them will not fit real photos; pass --calib DIR with photos like the ones the model will see")
+    if validation_images is not None and len(validation_images):
+        reference = np.asarray(validation_images, dtype=np.float32)
+        calib_mean, calib_std = pixels.mean(axis=(0, 1, 2)), pixels.std(axis=(0, 1, 2))
+        val_mean, val_std = reference.mean(axis=(0, 1, 2)), reference.std(axis=(0, 1, 2))
+        shift = np.abs(calib_mean - val_mean) / np.maximum(val_std, 1.0)
+        ratio = calib_std / np.maximum(val_std, 1.0)
+        if shift.max() > MEAN_SHIFT_LIMIT or ratio.min() < STD_RATIO_LIMITS[0] or ratio.max() > STD_RATIO_LIMITS[1]:
+            def rgb(values):
+                return "/".join(f"{value:.0f}" for value in values)
+            warnings.append(f"warning: the calibration images are far from the validation images' statistics (RGB "
+                            f"mean {rgb(calib_mean)} vs {rgb(val_mean)}, standard deviation {rgb(calib_std)} vs "
+                            f"{rgb(val_std)}, of 255): int8 ranges may not fit; calibrate on photos like the validation set")
+    return warnings
+
+
+ONE_LABEL_SHARE = 0.9  # the source model giving one label to this share of the calibration images or more
+
+
+def label_mix_warning(predicted: np.ndarray, *, labels: tuple[str, ...]) -> str | None:
+    """One warning line when the source model gives (nearly) every calibration image the same label, else None.
+
+    `predicted` holds the source model's (N,) label indices on the calibration images. A set of one
+    class fits the int8 ranges to that class; checked on itself (no --val), it passes. Ten images
+    at least, so a tiny set's chance mix draws no warning.
+    """
+    counts = np.bincount(np.asarray(predicted, dtype=int), minlength=len(labels))
+    top = int(np.argmax(counts))
+    if len(predicted) < 10 or counts[top] < ONE_LABEL_SHARE * len(predicted):
+        return None
+    return (f"warning: the source model labels {counts[top]} of {len(predicted)} calibration images '{labels[top]}': "
+            "calibrated on one class, int8 ranges fit that class only; pass --calib DIR with photos of every label "
+            "and --val DIR to check accuracy")
+
+
+def same_images_note(calibration_source: str | None) -> str:
+    """The summary line for int8 files checked on the images they were calibrated on (no labelled --val)."""
+    return (f"note: the int8 files were checked on their own calibration images ({calibration_source}): a wrong "
+            "calibration set (grey frames, one class only) passes that check too; pass --val DIR with labelled photos "
+            "(one folder per label) to check accuracy on other images")

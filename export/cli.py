@@ -42,12 +42,15 @@ DEFAULTS = ExportConfig()
 @click.option("--tta", type=click.Choice(["none", "flip"]), default=DEFAULTS.tta,
               help="Test-time augmentation folded into the exported graph: flip averages each image with its "
                    "mirror image (twice the compute). Files get a _flip suffix.")
+@click.option("--custom-objects", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.py",
+              help="Python file defining the model's custom layers (classes Keras reports it cannot locate), "
+                   "imported and given to Keras' custom_object_scope.")
 @click.option("--force", is_flag=True, help="Replace files in --out exported from a different source model.")
 @click.option("--verbose", is_flag=True, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(verbose: bool, **options) -> None:
     """Export MODEL to verified, self-describing TFLite and ONNX files (default: the shipped model).
 
-    MODEL is a .keras file, an .h5 file saved by tf.keras 2.x, or a SavedModel folder. Every file
+    MODEL is a .keras or .h5 file (Keras 3 or tf.keras / tf_keras 2.x) or a SavedModel folder. Every file
     takes raw 0..255 RGB pixels and outputs one probability per label. Each is run in catdog's
     runtime and compared with the source model before any file is written; a summary follows.
     Exit 1 if a file failed verification or a converter failed (then no file is written).
@@ -59,12 +62,17 @@ def main(verbose: bool, **options) -> None:
     quiet.SHOW_NATIVE_OUTPUT["enabled"] = verbose
     config = ExportConfig(**options)
     with exit_on_error():
+        from catdog.export.load_errors import ModelLoadError
         from catdog.export.pipeline import ConversionError, export_model
         from catdog.export.report import format_summary
         from catdog.export.verify import VerificationError
 
         try:
             export = export_model(config)
+        except ModelLoadError as error:
+            if verbose:
+                click.echo(f"Each library's whole message:\n{error.details}", err=True)
+            raise
         except ConversionError as error:
             if verbose:
                 import traceback

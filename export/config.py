@@ -31,6 +31,7 @@ class ExportConfig:
     image_size: Optional[str] = None  # "N" or "HxW", only for models without a fixed input size
     force: bool = False  # replace files exported from a different source model
     tta: str = "none"  # "flip": fold the mean of each image and its mirror into the exported graph
+    custom_objects: Optional[Path] = None  # a .py file defining the model's custom layers
 
     def precisions(self) -> tuple[str, ...]:
         """The requested precisions in a fixed order; fp32 when no precision flag is given."""

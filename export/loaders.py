@@ -1,14 +1,23 @@
-"""Load a source model for export, each format with the tool made for it.
+"""Load a source model for export, trying both Keras versions, the one that wrote the file first.
 
 Accepted sources (anything else: one line, exit 2, naming these):
 
-* `.keras`: a Keras 3 file, loaded with `keras.models.load_model`;
-* `.h5`: a whole model saved by tf.keras 2.x, loaded with `tf_keras` (the `[legacy]` extra),
-  else with Keras 3's legacy HDF5 loader;
-* a SavedModel folder (holding `saved_model.pb`): Keras 2 `model.save(dir)` is loaded with
-  `tf_keras` when installed (so its layers can be inspected), and any SavedModel (Keras 2,
-  `tf.saved_model.save`, Keras 3 `model.export`) through TensorFlow's own
-  `tf.saved_model.load` and its `serving_default` signature, the path the converters take.
+* `.keras`: written by Keras 3 or by tf_keras (Keras 2); both write `keras_version` in the
+  archive's metadata.json;
+* `.h5`: a whole model saved by tf.keras 2.x / tf_keras or by Keras 3 (its `keras_version`
+  attribute says which);
+* a SavedModel folder (holding `saved_model.pb`): Keras 2 `model.save(dir)` (with
+  keras_metadata.pb) is loaded with `tf_keras` when installed (so its layers can be inspected),
+  and any SavedModel (Keras 2, `tf.saved_model.save`, Keras 3 `model.export`) through
+  TensorFlow's own `tf.saved_model.load` and its `serving_default` signature, the path the
+  converters take (Keras 3 itself reads SavedModels only that way, through `TFSMLayer`).
+
+`.keras` and `.h5` are tried with the Keras that wrote them first (`read_writer`), then with the
+other one: a tf_keras `.keras` with a BatchNormalization layer, which Keras 3 cannot
+deserialize, loads with tf_keras; a Keras 3 `.h5`, which tf_keras cannot read, with Keras 3.
+The summary says who wrote the file and which library loaded it. When all fail, the one line
+names the cause (`catdog.export.load_errors`). `custom_objects` (`--custom-objects FILE.py`,
+`catdog.export.custom_objects`) is given to each Keras through its `custom_object_scope`.
 
 The result is a `Source`: a TF-traceable `call` from the model's own input to its own output,
 the input (height, width) when defined, the output units, and the Keras model when there is
@@ -18,17 +27,20 @@ one to inspect (first layer for pixel scaling, last layer for logits).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from catdog.errors import CatdogError, require_tensorflow
+from catdog.errors import CatdogError, require_tensorflow, shorten_middle
+from catdog.export.load_errors import LEGACY_EXTRA, describe_load_failure, innermost_cause
 from catdog.export.quiet import captured_native_output
 
-ACCEPTED = ("a .keras file", "an .h5 file saved by tf.keras 2.x", "a SavedModel folder (holding saved_model.pb)")
-LEGACY_EXTRA = "pip install 'catdog[legacy]'"
+ACCEPTED = ("a .keras file", "an .h5 file", "a SavedModel folder (holding saved_model.pb)")
 
 
 @dataclass(frozen=True)
@@ -37,12 +49,13 @@ class Source:
 
     path: Path
     kind: str  # "keras", "h5" or "savedmodel"
-    loader: str  # the library that loaded it, for the summary
+    loader: str  # the library that loaded it (and any that failed first), for the summary
     call: Callable[[Any], Any]  # TF tensor (N, H, W, 3) float32 in the model's pixel range -> output tensor
     image_size: tuple[int | None, int | None]
     units: int
     model: Any = None  # the Keras model (Keras 3 or tf_keras) when one could be loaded, else None
     keep: Any = field(default=None, repr=False)  # keeps a loaded SavedModel's variables alive
+    written_by: str | None = None  # who wrote the file, from its own metadata ("Keras 3.15.1"), if it says
 
     def predict(self, pixels: np.ndarray, *, batch_size: int = 100) -> np.ndarray:
         """The model's own (N, units) float32 outputs for (N, H, W, 3) float32 pixels, eagerly."""
@@ -67,8 +80,8 @@ def source_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_source(path: Path) -> Source:
-    """Load a .keras, .h5 or SavedModel folder; raise CatdogError (exit 2) naming what is accepted."""
+def load_source(path: Path, *, custom_objects: Path | None = None) -> Source:
+    """Load a .keras, .h5 or SavedModel folder; raise CatdogError (exit 2) naming what is accepted or the cause."""
     path = Path(path)
     if not path.exists():
         raise CatdogError(f"model not found: {path}: pass {', '.join(ACCEPTED)}")
@@ -82,14 +95,78 @@ def load_source(path: Path) -> Source:
         raise CatdogError(f"cannot export {path.name}: accepted are {', '.join(ACCEPTED)}")
     with captured_native_output():
         require_tensorflow()
-    try:
-        with captured_native_output():
-            return _LOADERS[kind](path)
-    except CatdogError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any load failure is the same user-facing problem
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CatdogError(f"cannot read model {path}: {reason[:200]}") from None
+    objects = {}
+    if custom_objects is not None:
+        from catdog.export.custom_objects import load_custom_objects, registered_aliases
+
+        objects = registered_aliases(path, load_custom_objects(custom_objects))
+    major, written_by = read_writer(path, kind=kind)
+    attempts: list[tuple[str, Exception | str]] = []
+    for library, loader in loader_order(kind, writer_major=major):
+        if loader is None:
+            attempts.append((library, f"not installed ({LEGACY_EXTRA})"))
+            continue
+        try:
+            with captured_native_output():
+                source = loader(path, kind=kind, objects=objects)
+        except CatdogError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any load failure: try the other library, then explain
+            attempts.append((library, error))
+            continue
+        failed = [f"{name} failed: {shorten_middle(innermost_cause(str(error)), limit=120)}"
+                  for name, error in attempts if not isinstance(error, str)]
+        loader_text = source.loader + (f" ({'; '.join(failed)})" if failed else "")
+        return replace(source, loader=loader_text, written_by=written_by)
+    raise describe_load_failure(path, written_by=written_by, attempts=attempts, custom_objects=custom_objects,
+                                keras_2_without_tf_keras=major == 2 and _tf_keras() is None)
+
+
+def read_writer(path: Path, *, kind: str) -> tuple[int | None, str | None]:
+    """(major Keras version, description) of whoever wrote the file, from its own metadata; (None, ...) if it does not say.
+
+    Keras 3 and tf_keras write `keras_version` into a .keras archive's metadata.json and into an
+    .h5 file's root attributes; a Keras 2 SavedModel holds keras_metadata.pb.
+    """
+    version = None
+    if kind == "keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                version = json.loads(archive.read("metadata.json")).get("keras_version")
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None, None  # Keras' own message says what is wrong with the archive
+    elif kind == "h5":
+        try:
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                version = handle.attrs.get("keras_version")
+        except (ImportError, OSError):
+            return None, None
+        version = version.decode() if isinstance(version, bytes) else version
+    else:
+        if (path / "keras_metadata.pb").is_file():
+            return 2, "Keras 2 (keras_metadata.pb)"
+        return None, "TensorFlow (no Keras metadata: Keras 3 model.export or tf.saved_model.save)"
+    if not version:
+        return None, None
+    major = int(match.group(1)) if (match := re.match(r"(\d+)", str(version))) else None
+    return major, f"Keras {version}" if major != 2 else f"Keras {version} (tf.keras / tf_keras)"
+
+
+def loader_order(kind: str, *, writer_major: int | None) -> list[tuple[str, Callable | None]]:
+    """(library, loader or None when not installed) in the order to try: the writer's own Keras first."""
+    tf_keras = _tf_keras()
+    keras_2 = (f"tf_keras {tf_keras.__version__}" if tf_keras else "tf_keras", _load_with_tf_keras if tf_keras else None)
+    if kind == "savedmodel":
+        generic = ("tf.saved_model.load", _load_savedmodel_signature)
+        return [keras_2, generic] if writer_major == 2 and tf_keras else [generic]
+    import keras
+
+    keras_3 = (f"Keras {keras.__version__}", _load_with_keras)
+    if writer_major == 2 or (kind == "h5" and writer_major is None):
+        return [keras_2, keras_3]  # an .h5 that does not say is a tf.keras 2.x file
+    return [keras_3, keras_2]
 
 
 def _from_keras_model(path: Path, model, *, kind: str, loader: str) -> Source:
@@ -103,10 +180,12 @@ def _from_keras_model(path: Path, model, *, kind: str, loader: str) -> Source:
                   int(output[1]), model=model)
 
 
-def _load_keras(path: Path) -> Source:
+def _load_with_keras(path: Path, *, kind: str, objects: dict) -> Source:
     import keras
 
-    return _from_keras_model(path, keras.models.load_model(path, compile=False), kind="keras", loader="keras")
+    with keras.saving.custom_object_scope(objects):
+        model = keras.models.load_model(path, compile=False)
+    return _from_keras_model(path, model, kind=kind, loader=f"Keras {keras.__version__}")
 
 
 def _tf_keras():
@@ -117,30 +196,14 @@ def _tf_keras():
     return tf_keras
 
 
-def _load_h5(path: Path) -> Source:
+def _load_with_tf_keras(path: Path, *, kind: str, objects: dict) -> Source:
     tf_keras = _tf_keras()
-    if tf_keras is not None:
-        return _from_keras_model(path, tf_keras.models.load_model(path, compile=False), kind="h5", loader="tf_keras")
-    import keras
-
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - Keras 3 reads only some legacy files
-        raise CatdogError(f"cannot read {path} with Keras 3 ({str(error).strip()[:120]}): "
-                          f"legacy tf.keras files need tf_keras: {LEGACY_EXTRA}") from None
-    return _from_keras_model(path, model, kind="h5", loader="keras (legacy HDF5)")
+    with tf_keras.utils.custom_object_scope(objects):
+        model = tf_keras.models.load_model(path, compile=False)
+    return _from_keras_model(path, model, kind=kind, loader=f"tf_keras {tf_keras.__version__}")
 
 
-def _load_savedmodel(path: Path) -> Source:
-    tf_keras = _tf_keras()
-    if tf_keras is not None and (path / "keras_metadata.pb").is_file():
-        try:
-            model = tf_keras.models.load_model(path, compile=False)
-            return _from_keras_model(path, model, kind="savedmodel", loader="tf_keras")
-        except CatdogError:
-            raise
-        except Exception:  # noqa: BLE001 - a revived model TF can still run through its signature
-            pass
+def _load_savedmodel_signature(path: Path, *, kind: str, objects: dict) -> Source:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
@@ -169,9 +232,6 @@ def _load_savedmodel(path: Path) -> Source:
 
     return Source(path, "savedmodel", "tf.saved_model.load", call, (shape[1], shape[2]), int(output_shape[1]),
                   keep=loaded)
-
-
-_LOADERS = {"keras": _load_keras, "h5": _load_h5, "savedmodel": _load_savedmodel}
 
 
 def default_model_path() -> Path:

@@ -34,14 +34,42 @@ CALIBRATION_BATCH = 32
 def convert_to_onnx(function):
     """Return the fp32 ONNX ModelProto of a probability `tf.function` (dynamic batch, opset 17).
 
-    tf2onnx traces the function's graph itself (`from_function`), which also avoids its Keras
-    path's failures on Keras 3 models (e.g. `KeyError: 'keras_tensor_5'` for a Sequential).
+    tf2onnx converts the function's graph frozen by `freeze_function` (`from_graph_def`), which
+    also avoids its Keras path's failures on Keras 3 models (e.g. `KeyError: 'keras_tensor_5'`
+    for a Sequential). The input is named "input" and the output "probabilities", as traced.
     """
     import tf2onnx
 
+    graph_def, renames = freeze_function(function)
     with captured_native_output():
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+        proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=list(renames["inputs"]),
+                                                  output_names=list(renames["outputs"]), opset=OPSET,
+                                                  tensors_to_rename={**renames["inputs"], **renames["outputs"]})
     return proto
+
+
+def freeze_function(function):
+    """The GraphDef of a `tf.function` with every captured value folded in as a constant, and its tensor names.
+
+    Returns (graph_def, {"inputs": {graph name: ONNX name}, "outputs": {...}}). Variables AND captured
+    tensors become Const nodes. tf2onnx's own `from_function` freezes only variables and takes every
+    other captured tensor for a graph input: an adapted `keras.layers.Normalization` (Keras 3 keeps
+    its mean and variance as tensors) then left two inputs (`.../normalization/Sub/y:0`,
+    `.../Sqrt/x:0`) that no caller feeds, and the fp32 check failed with "Required inputs ... are
+    missing". Freezing first, as the TFLite path does, folds them into the graph.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
+    signature = function.input_signature
+    inputs = {tensor.name: (spec.name or tensor.name.split(":")[0])
+              for tensor, spec in zip(frozen.inputs, signature)}
+    # The frozen function's outputs are a flat list in tf.nest order (sorted keys for a dict): name them as traced.
+    structured = concrete.structured_outputs
+    names = sorted(structured) if isinstance(structured, dict) else range(len(frozen.outputs))
+    outputs = {tensor.name: str(name) for name, tensor in zip(names, frozen.outputs)}
+    return frozen.graph.as_graph_def(add_shapes=True), {"inputs": inputs, "outputs": outputs}
 
 
 def make_calibration_reader(calibration_images: np.ndarray):

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from catdog.errors import CatdogError
+from catdog.errors import CatdogError, shorten_middle
 from catdog.folders import ensure_writable
 from catdog.export import artifact, calibration, heads, onnx_export, outputs, tflite, verify
 from catdog.export.config import ExportConfig
@@ -64,6 +64,7 @@ class Export:
     results: tuple[Result, ...]
     notes: tuple[str, ...]
     tta: str = "none"  # test-time augmentation folded into every file
+    check_notes: tuple[str, ...] = ()  # what the check cannot tell, printed under "checked on"
 
 
 def plan_jobs(config: ExportConfig) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -99,7 +100,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     stem = outputs.output_stem(model_path) + ("" if config.tta == "none" else f"_{config.tta}")
     targets = {job: outputs.output_path(config.out, stem=stem, model_format=job[0], precision=job[1]) for job in jobs}
     outputs.check_overwrites(list(targets.values()), source_sha256=sha256, force=config.force)
-    source = load_source(model_path)
+    source = load_source(model_path, custom_objects=config.custom_objects)
     image_size = settle_image_size(source, requested=parse_image_size(config.image_size))
 
     # How photos become pixels (size, resize method, JPEG draft) before the labels are settled.
@@ -127,6 +128,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     else:
         check_images, check_labels = calibration.load_calibration_images(None, spec=pixels_spec), None
         checked_on = "the shipped sample photos as unlabelled inputs (numerical agreement only; pass --val DIR)"
+    check_notes = calibration_check_notes(calibration_images, calibration_source=calibration_source,
+                                          validation=validation, needs_int8=needs_int8, log=log)
     log(f"checking against the source model on {checked_on}")
     if (warning := verify.coarse_check_warning(len(check_images), labelled=check_labels is not None)) is not None:
         log(warning)
@@ -137,6 +140,11 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
         mirrored = heads.reference_probabilities(source.predict(heads.scale_pixels(
             heads.mirror_images(check_images), pixel_range=head.source_pixel_range)), head=head)
         reference = (reference + mirrored) * np.float32(0.5)
+    if check_notes and check_images is calibration_images:  # int8 checked on its own calibration images
+        from catdog.runtime.prediction import decide
+
+        if (warning := calibration.label_mix_warning(decide(reference), labels=spec.labels)) is not None:
+            log(warning)
 
     model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
     options = {**config.to_dict(), "model": model_name,
@@ -155,14 +163,36 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             start = time.perf_counter()
             model_bytes, metadata = build_file(*job, context=context)
             partials[targets[job]] = artifact.write_partial(targets[job], model_bytes)
-            check = verify_file(partials[targets[job]], metadata=metadata, images=check_images, labels=check_labels,
-                                reference=reference, max_drop=config.max_drop)
+            try:
+                check = verify_file(partials[targets[job]], metadata=metadata, images=check_images,
+                                    labels=check_labels, reference=reference, max_drop=config.max_drop)
+            except CatdogError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a file the runtime cannot run is one line, not a traceback
+                raise ConversionError(f"{job[0]} {job[1]} check failed: the runtime could not run the converted file: "
+                                      f"{type(error).__name__}: {shorten_middle(str(error), limit=300)}") from error
             results.append(Result(*job, targets[job], len(model_bytes), check, time.perf_counter() - start))
         if all(result.failure is None for result in results):
             outputs.commit(partials)
     finally:
         outputs.discard_all(partials)
-    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta)
+    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, check_notes)
+
+
+def calibration_check_notes(calibration_images: np.ndarray | None, *, calibration_source: str | None,
+                            validation: calibration.ValidationSet | None, needs_int8: bool,
+                            log: Callable[[str], None]) -> tuple[str, ...]:
+    """Log warnings about int8 calibration images that cannot stand for real photos; return the summary's notes.
+
+    Only int8 is calibrated. Without labelled validation images its files are checked on their own
+    calibration images, which a wrong calibration set also passes: the summary says so.
+    """
+    if not needs_int8 or calibration_images is None:
+        return ()
+    for warning in calibration.calibration_warnings(
+            calibration_images, validation_images=None if validation is None else validation.images):
+        log(warning)
+    return () if validation is not None else (calibration.same_images_note(calibration_source),)
 
 
 def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool, required: bool,
@@ -223,8 +253,8 @@ def build_file(model_format: str, precision: str, *, context: dict) -> tuple[byt
     except CatdogError:
         raise
     except Exception as error:  # noqa: BLE001 - a converter crash is reported in one line
-        message = next((line.strip() for line in str(error).strip().splitlines() if line.strip()), type(error).__name__)
-        raise ConversionError(f"{step} failed: {type(error).__name__}: {message[:300]}") from error
+        message = str(error).strip() or type(error).__name__
+        raise ConversionError(f"{step} failed: {type(error).__name__}: {shorten_middle(message, limit=300)}") from error
     metadata = artifact.build_metadata(model_format=model_format, precision=precision, tensors=tensors, spec=spec,
                                        extra=context["extra"])
     if model_format == "tflite":

@@ -14,13 +14,16 @@ def format_summary(export: Export) -> str:
     spec, head, origins = export.contract.spec, export.contract.head, export.contract.origins
     low, high = head.source_pixel_range
     lines = [
-        f"source: {export.source_name} ({export.source.kind}, loaded with {export.source.loader})",
+        f"source: {export.source_name} ({export.source.kind}, "
+        f"{f'written by {export.source.written_by}, ' if export.source.written_by else ''}"
+        f"loaded with {export.source.loader})",
         f"labels: {', '.join(spec.labels)} (from {origins['labels']})",
         f"input: {spec.image_size[0]}x{spec.image_size[1]} RGB, raw 0..255 pixels; the model expects "
         f"{low:g}..{high:g} (from {origins['pixel_range']}), scaling folded into the exported graph",
         f"output: {spec.num_classes} probabilities in label order; the model gives "
         f"{head.source_output} ({head.units} unit{'s' * (head.units != 1)}, from {origins['output']})",
         f"checked on: {export.checked_on}",
+        *export.check_notes,
         "",
     ]
     if export.tta == "flip":

@@ -19,6 +19,20 @@ class MissingExtraError(CatdogError):
     """An optional dependency group is not installed."""
 
 
+def shorten_middle(text: str, *, limit: int = 200) -> str:
+    """`text` on one line (whitespace runs collapsed), cut in the middle to at most `limit` characters.
+
+    Library messages put the cause at either end: "Error when deserializing class 'X' using
+    config={...}. Exception encountered: <the real cause>". Cutting the end would lose it, so the
+    start and the end are both kept, joined by " ... ".
+    """
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    head = (limit - 5) * 2 // 5
+    return f"{flat[:head].rstrip()} ... {flat[len(flat) - (limit - 5 - head):].lstrip()}"
+
+
 def require_tensorflow():
     """Import and return TensorFlow, or raise one line naming the extra to install."""
     try:
