@@ -26,7 +26,7 @@ DEFAULT_MAX_PIXELS = 50_000_000
 @click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sources", nargs=-1)
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
-              help="Model file (.tflite, .onnx, or .keras with TensorFlow); default: the shipped int8 TFLite.")
+              help="Model file (.tflite, .onnx, or .keras with TensorFlow); default: the shipped file fastest on this CPU class among those verified on it (--verbose says which).")
 @click.option("--camera", type=click.IntRange(min=0), default=None, show_default=True,
               help="Classify frames from camera N (needs catdog[camera]).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",

@@ -54,3 +54,35 @@ def test_agreement_bounds_are_counts_too():
     past = probabilities_for(np.where(np.arange(200) < 5, 0, 1))
     failure = verify.compare(past, reference=reference, labels=None, precision="int8", max_drop=1.0).failure
     assert failure is not None and "195 of 200 images" in failure
+
+
+def test_the_recipe_quantizes_weights_in_seven_bits_through_onnxruntime(tmp_path):
+    """reduce_range: int8 weights stay within [-64, 64], so AVX2's 16-bit pair sums cannot saturate."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime.quantization")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from catdog.export.onnx_export import INT8_RECIPE, Int8Recipe, quantize_onnx_int8
+
+    assert INT8_RECIPE.reduce_range and (INT8_RECIPE.activation, INT8_RECIPE.weight) == ("U8", "S8")
+    assert INT8_RECIPE.describe() == "U8S8 per-channel reduce_range, head float"
+    assert INT8_RECIPE.to_dict()["quantizer"] == "onnxruntime.quantization.quantize_static"
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "kernel"], ["features"], name="body", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["features"], ["output"], name="relu")]
+    kernel = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "kernel")
+    graph = helper.make_graph(nodes, "body", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 8, 8, 3])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None, 4, 8, 8])],
+                              initializer=[kernel])
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    fp32.ir_version = 8
+    calibration = rng.integers(0, 256, size=(8, 8, 8, 3), dtype=np.uint8)
+
+    def int8_weights(recipe: Int8Recipe) -> np.ndarray:
+        model = quantize_onnx_int8(fp32, calibration_images=calibration, recipe=recipe)
+        return np.concatenate([numpy_helper.to_array(tensor).ravel() for tensor in model.graph.initializer
+                               if tensor.data_type == TensorProto.INT8])
+
+    reduced, full = int8_weights(INT8_RECIPE), int8_weights(Int8Recipe())
+    assert np.abs(reduced.astype(int)).max() <= 64 < np.abs(full.astype(int)).max()
