@@ -110,7 +110,7 @@ def choose_default_model(*, cpu_class: str | None = None, models_dir: Path | Non
     if entry.get("measured_natively"):
         speed = f"fastest measured natively on {cpu_class} ({entry.get('measured_on', 'see speed_by_class.json')})"
     else:
-        speed = f"first in the default order for {cpu_class} (speed not measured natively on it)"
+        speed = f"first in the documented order for {cpu_class} (speed not measured natively on it)"
     passed = []
     for name in order:
         path = models_dir / name
