@@ -34,12 +34,13 @@ class ModelChoice:
     path: Path
     cpu_class: str
     reason: str
-    basis: str = "measured"  # "measured" (natively, for this class), "default order", or "float fallback"
+    basis: str = "measured"  # "measured" (natively, for this class), "default order", "float fallback", "unverified"
 
     def describe(self) -> str:
         """The run summary's short account; the whole `reason` is for --verbose."""
-        why = {"measured": "fastest verified", "default order": "first verified in the default order",
-               "float fallback": "no int8 file verified, float fallback"}[self.basis]
+        why = {"measured": "fastest verified", "default order": "first verified in its documented order",
+               "float fallback": "no int8 file verified, float fallback",
+               "unverified": f"NOT verified on this class, {FLOAT_FALLBACK} missing"}[self.basis]
         return f"model {self.path.name} ({why} for {self.cpu_class}; --verbose says why)"
 
 
@@ -137,9 +138,9 @@ def choose_default_model(*, cpu_class: str | None = None, models_dir: Path | Non
                                                 f"({detail}); its float kernels take no int8 instruction path", "float fallback")
     name = DEFAULT_ORDER[0] if litert else DEFAULT_ORDER[1]
     return ModelChoice(models_dir / name, cpu_class, f"{name}: no shipped file is verified on {cpu_class} ({detail}) "
-                                                     f"and {FLOAT_FALLBACK} is missing", "float fallback")
+                                                     f"and {FLOAT_FALLBACK} is missing", "unverified")
 
 
 def default_model_path() -> Path:
-    """Return the file `choose_default_model` picks for this host (the int8 TFLite on most)."""
+    """Return the file `choose_default_model` picks for this host (docs/cpu-classes.md has the per-class table)."""
     return choose_default_model().path

@@ -108,3 +108,10 @@ def test_classifier_records_its_choice(models_dir, monkeypatch):
     classifier = Classifier()
     assert classifier.model_choice is not None and classifier.model_path == classifier.model_choice.path
     assert Classifier(models_dir / "catdog_fp32.onnx").model_choice is None
+
+
+def test_without_the_float_file_an_unverified_pick_says_so(models_dir):
+    (models_dir / "catdog_fp32.onnx").unlink()
+    choice = models.choose_default_model(cpu_class="aarch64", models_dir=models_dir, table={}, litert=False)
+    assert choice.path == models_dir / "catdog_int8.onnx" and choice.basis == "unverified"
+    assert "NOT verified" in choice.describe()
