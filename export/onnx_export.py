@@ -102,7 +102,7 @@ class Int8Recipe:
 # benchmarks/results/onnx_int8_recipes.md; docs/cpu-classes.md): the answers must hold on every CPU class.
 # Plain U8S8 flipped 22 of 500 labels under qemu Haswell (AVX2, no VNNI; max |dP| 0.70); with
 # reduce_range (7-bit weights, no 16-bit overflow in vpmaddubsw) the same 2 of 500 flip on AVX2 and
-# AVX-512 VNNI alike (max |dP| 0.069) at the same speed (0.55x fp32 on VNNI). U8U8 also held its
+# AVX-512 VNNI alike (max |dP| 0.069) at the same speed (0.52-0.55x fp32 on VNNI). U8U8 also held its
 # answers but ran no faster than fp32; per-tensor weights and a float first Conv missed the targets.
 INT8_RECIPE = Int8Recipe(reduce_range=True)
 
