@@ -149,8 +149,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
                "tta": config.tta,
                # The class of the CPU the checks below run on: an int8 file's answers can depend on it. The
                # emulated classes a file is also verified on are appended to the same list.
-               "extra": {"verified_cpu_classes": [cpu["class"]], "test_time_augmentation": config.tta, "source_model": model_name, "source_sha256": sha256,
-                         "source_format": source.kind,
+               "extra": {"verified_cpu_classes": [cpu["class"]], "test_time_augmentation": config.tta,
+                         "source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
                          "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
                          "source_units": head.units, "export_options": options}}
     partials, results = {}, []
