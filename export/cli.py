@@ -17,7 +17,8 @@ DEFAULTS = ExportConfig()
 
 @click.command(cls=OneLineCommand, context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.argument("model", required=False, type=click.Path(path_type=Path))
-@click.option("--int8", is_flag=True, help="Full-integer int8 (TFLite: uint8 raw-pixel input; ONNX: static QDQ).")
+@click.option("--int8", is_flag=True, help="Full-integer int8 (TFLite: uint8 raw-pixel input; ONNX: static QDQ, U8S8 "
+                                           "per-channel with reduce_range, so CPUs without VNNI give the same answers).")
 @click.option("--fp16", is_flag=True, help="float16 weights (TFLite only).")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range int8 weights (TFLite only).")
 @click.option("--fp32", is_flag=True, help="float32 (the default when no precision flag is given).")

@@ -5,7 +5,8 @@
 * fp32: opset 17, input "input" float32 (N, H, W, 3) raw 0..255 pixels with a dynamic
   batch dimension, output float32 (N, K) probabilities in label order.
 * int8: the fp32 graph, pre-processed (`quant_pre_process`: shape inference and graph
-  optimization), then statically quantized in QDQ format with per-channel int8 weights and
+  optimization), then statically quantized in QDQ format with per-channel int8 weights in
+  7-bit range (`reduce_range`, so x86 CPUs without VNNI give the same answers, `INT8_RECIPE`) and
   uint8 activations calibrated (MinMax) on the same images as TFLite. Input and output stay
   float32, so callers feed raw pixels as floats. The head (last dense layer to the output)
   stays float, so probabilities are not clipped to the range calibration saw (`find_head_nodes`).
@@ -15,8 +16,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,15 +96,57 @@ def make_calibration_reader(calibration_images: np.ndarray):
     return CalibrationReader()
 
 
-def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
-    """Return the statically quantized ModelProto of an fp32 ONNX model: QDQ, uint8 activations, per-channel int8 weights.
+@dataclass(frozen=True)
+class Int8Recipe:
+    """The `quantize_static` settings of an int8 ONNX file; recorded in the file's metadata as `quantization`.
+
+    activation / weight: "U8" (QuantType.QUInt8) or "S8" (QuantType.QInt8). reduce_range: 7-bit
+    weights (onnxruntime's documented fix for U8S8 saturation on x86 without VNNI). float_head: the
+    nodes from the last dense layer to the output stay float (`find_head_nodes`). float_first_conv:
+    the first convolution, which sees raw 0..255 pixels, stays float too.
+    """
+
+    activation: str = "U8"
+    weight: str = "S8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    float_head: bool = True
+    float_first_conv: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields, plus the quantizer's name, for the file's metadata."""
+        return {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                "calibration": "MinMax", **dataclasses.asdict(self)}
+
+    def describe(self) -> str:
+        """A short human name, e.g. 'U8S8 per-channel reduce_range, head float'."""
+        parts = [f"{self.activation}{self.weight}", "per-channel" if self.per_channel else "per-tensor"]
+        parts += ["reduce_range"] if self.reduce_range else []
+        floats = [name for name, kept in (("head", self.float_head), ("first Conv", self.float_first_conv)) if kept]
+        return " ".join(parts) + (f", {' and '.join(floats)} float" if floats else ", all quantized")
+
+
+# Chosen by measurement on the shipped model (benchmarks/onnx_int8_recipes.py, results in
+# benchmarks/results/onnx_int8_recipes.md; docs/cpu-classes.md): the answers must hold on every CPU class.
+# Plain U8S8 flipped 22 of 500 labels under qemu Haswell (AVX2, no VNNI; max |dP| 0.70); with
+# reduce_range (7-bit weights, no 16-bit overflow in vpmaddubsw) the same 2 of 500 flip on AVX2 and
+# AVX-512 VNNI alike (max |dP| 0.069) at the same speed (0.52-0.55x fp32 on VNNI). U8U8 also held its
+# answers but ran no faster than fp32; per-tensor weights and a float first Conv missed the targets.
+INT8_RECIPE = Int8Recipe(reduce_range=True)
+
+
+def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray, recipe: Int8Recipe = INT8_RECIPE):
+    """Return the statically quantized (QDQ) ModelProto of an fp32 ONNX model, quantized as `recipe` says.
+
+    The default, INT8_RECIPE, is U8S8 per-channel with reduce_range and a float head.
 
     uint8 activations with int8 weights (U8S8) are what onnxruntime's CPU kernels are built for:
     every Conv, the residual Adds and the Gemm fuse into QLinearConv/QLinearAdd/QGemm, leaving one
     Transpose. With int8 activations (S8S8) onnxruntime 1.32 fused only half the Convs and kept 13
     layout Transposes around float ones, so int8 ran at 1.45x the fp32 latency instead of 0.56x
     (benchmarks/onnx_int8_choices.py, results in benchmarks/results/onnx_int8_choices.md).
-    Per-channel weights cost nothing there and keep 100% label agreement with fp32.
+    On x86 without VNNI, U8S8 sums pairs of products in 16 bits and saturates; which recipe keeps
+    the answers on every CPU class is measured by benchmarks/onnx_int8_recipes.py.
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -109,6 +154,7 @@ def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
 
     if calibration_images is None or len(calibration_images) == 0:
         raise CatdogError("int8 calibration needs calibration images, got none: pass --calib DIR")
+    types = {"U8": QuantType.QUInt8, "S8": QuantType.QInt8}
     reader = make_calibration_reader(calibration_images)
     with tempfile.TemporaryDirectory(prefix="catdog-onnx-") as folder:
         fp32_path, prepared_path, int8_path = (Path(folder) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
@@ -118,12 +164,16 @@ def quantize_onnx_int8(fp32_model, *, calibration_images: np.ndarray):
         with captured_native_output():
             quant_pre_process(str(fp32_path), str(prepared_path), skip_symbolic_shape=skip_symbolic)
         prepared = onnx.load(prepared_path)
-        head_nodes = find_head_nodes(prepared.graph)
+        head_nodes = find_head_nodes(prepared.graph)  # also names unnamed nodes: exclusion is by name
+        excluded = list(head_nodes) if recipe.float_head else []
+        if recipe.float_first_conv:
+            excluded += [node.name for node in prepared.graph.node if node.op_type == "Conv"][:1]
         onnx.save(prepared, prepared_path)  # with the node names find_head_nodes gave unnamed nodes
         with captured_native_output():
             quantize_static(str(prepared_path), str(int8_path), reader, quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            nodes_to_exclude=head_nodes)
+                            per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
+                            activation_type=types[recipe.activation], weight_type=types[recipe.weight],
+                            nodes_to_exclude=excluded)
         return onnx.load(int8_path)
 
 

@@ -26,6 +26,7 @@ from catdog.export.config import ExportConfig
 from catdog.export.contract import (Contract, parse_image_size, settle_contract, settle_image_size,
                                     settle_pixel_range)
 from catdog.export.loaders import Source, default_model_path, load_source, source_sha256
+from catdog.runtime.cpu import describe_cpu
 from catdog.runtime.metadata import read_metadata
 from catdog.runtime.spec import ModelSpec, default_labels
 
@@ -64,7 +65,11 @@ class Export:
     results: tuple[Result, ...]
     notes: tuple[str, ...]
     tta: str = "none"  # test-time augmentation folded into every file
+<<<<<<< HEAD
     check_notes: tuple[str, ...] = ()  # what the check cannot tell, printed under "checked on"
+=======
+    cpu: dict | None = None  # catdog.runtime.cpu.describe_cpu() of the host the files were verified on
+>>>>>>> onnx
 
 
 def plan_jobs(config: ExportConfig) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -147,13 +152,16 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             log(warning)
 
     model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
+    cpu = describe_cpu()
     options = {**config.to_dict(), "model": model_name,
                "calibration_images": None if calibration_images is None else int(len(calibration_images)),
                "calibration": calibration_source, "validation": checked_on}
     context = {"source": source, "head": head, "spec": spec, "calibration": calibration_images, "onnx_fp32": None,
                "tta": config.tta,
-               "extra": {"test_time_augmentation": config.tta, "source_model": model_name, "source_sha256": sha256,
-                         "source_format": source.kind,
+               # The class of the CPU the checks below run on: an int8 file's answers can depend on it. The
+               # emulated classes a file is also verified on are appended to the same list.
+               "extra": {"verified_cpu_classes": [cpu["class"]], "test_time_augmentation": config.tta,
+                         "source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
                          "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
                          "source_units": head.units, "export_options": options}}
     partials, results = {}, []
@@ -176,6 +184,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             outputs.commit(partials)
     finally:
         outputs.discard_all(partials)
+<<<<<<< HEAD
     return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, check_notes)
 
 
@@ -193,6 +202,9 @@ def calibration_check_notes(calibration_images: np.ndarray | None, *, calibratio
             calibration_images, validation_images=None if validation is None else validation.images):
         log(warning)
     return () if validation is not None else (calibration.same_images_note(calibration_source),)
+=======
+    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, cpu)
+>>>>>>> onnx
 
 
 def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool, required: bool,
@@ -253,10 +265,18 @@ def build_file(model_format: str, precision: str, *, context: dict) -> tuple[byt
     except CatdogError:
         raise
     except Exception as error:  # noqa: BLE001 - a converter crash is reported in one line
+<<<<<<< HEAD
         message = str(error).strip() or type(error).__name__
         raise ConversionError(f"{step} failed: {type(error).__name__}: {shorten_middle(message, limit=300)}") from error
+=======
+        message = next((line.strip() for line in str(error).strip().splitlines() if line.strip()), type(error).__name__)
+        raise ConversionError(f"{step} failed: {type(error).__name__}: {message[:300]}") from error
+    extra = context["extra"]
+    if (model_format, precision) == ("onnx", "int8"):
+        extra = {**extra, "quantization": onnx_export.INT8_RECIPE.to_dict()}
+>>>>>>> onnx
     metadata = artifact.build_metadata(model_format=model_format, precision=precision, tensors=tensors, spec=spec,
-                                       extra=context["extra"])
+                                       extra=extra)
     if model_format == "tflite":
         return artifact.embed_tflite_metadata(raw, metadata, spec=spec), metadata
     return artifact.embed_onnx_metadata(proto, metadata), metadata

@@ -9,6 +9,13 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
+def describe_host(cpu: dict) -> str:
+    """One line naming the CPU class the files were verified on: int8 answers can depend on it."""
+    features = ", ".join(cpu["features"]) or "none of avx2, avx512_vnni, asimddp"
+    return (f"verified on CPU class: {cpu['class']} ({cpu['model']}; features: {features}); recorded in each file's "
+            "metadata as verified_cpu_classes")
+
+
 def format_summary(export: Export) -> str:
     """The source model and its contract, one Markdown row per file, then the commands to run next."""
     spec, head, origins = export.contract.spec, export.contract.head, export.contract.origins
@@ -24,6 +31,7 @@ def format_summary(export: Export) -> str:
         f"{head.source_output} ({head.units} unit{'s' * (head.units != 1)}, from {origins['output']})",
         f"checked on: {export.checked_on}",
         *export.check_notes,
+        *([describe_host(export.cpu)] if export.cpu else []),
         "",
     ]
     if export.tta == "flip":

@@ -8,6 +8,9 @@ exported models). Both come from the same stable split training uses, so calibra
 sees a validation image. Regenerate them with
 
     python -m catdog.export.samples --data ../shared/datasets/cats_and_dogs
+
+The same photos at another model's size (the 96x96 rung's calibration and checks) go to a folder
+of their own: `--model runtime/models/catdog96/model.keras --out runs/samples96`.
 """
 
 from __future__ import annotations
@@ -100,16 +103,25 @@ def write_samples(data_dir: Path, *, calibration_count: int = 256, validation_pe
               help="Validation-split images to ship per class for verification.")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               help="The validation fraction training used (the split must match).")
-def main(data: Path, calibration_count: int, validation_per_class: int, val_fraction: float) -> None:
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Write the same photos at this model's size instead (its training card's ModelSpec), e.g. "
+                   "runtime/models/catdog96/model.keras for the 96x96 rung.  [default: the shipped model]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write calibration/ and validation/ into.  [default: the package's samples folder]")
+def main(data: Path, calibration_count: int, validation_per_class: int, val_fraction: float, model: Path | None,
+         out: Path | None) -> None:
     """Write the package's shipped calibration and validation samples from a training folder."""
     with exit_on_error():
         if not Path(data).is_dir():
             raise CatdogError(f"data folder not found: {data}")
-        sizes = write_samples(data, calibration_count=calibration_count,
-                              validation_per_class=validation_per_class, val_fraction=val_fraction)
+        spec = None
+        if model is not None and (spec := read_card_spec(model)) is None:
+            raise CatdogError(f"no training card beside {model}: the samples' image size comes from it")
+        sizes = write_samples(data, calibration_count=calibration_count, validation_per_class=validation_per_class,
+                              val_fraction=val_fraction, out_dir=out or SAMPLES_DIR, spec=spec)
         click.echo(f"calibration: {sizes['calibration_images']} images, {sizes['calibration_bytes'] / 1e6:.2f} MB; "
                    f"validation: {sizes['validation_images']} images, {sizes['validation_bytes'] / 1e6:.2f} MB "
-                   f"in {SAMPLES_DIR}")
+                   f"in {out or SAMPLES_DIR}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ same parameter-free head (`catdog.export.heads.reference_probabilities`). The ch
 * fp16: float16 weights round each weight by up to 2**-11 relative, which moved the shipped model's
   probabilities by up to 1.5e-3, so 1e-3 is too tight; >= 99.5% agreement, max |dp| <= 1e-2.
 * int8 and dynamic, with labelled validation images: accuracy within `--max-drop` percentage
-  points (default 1.0) of the source model's on the same images.
+  points (default 1.0) of the source model's on the same images, counted in images: a drop equal
+  to --max-drop passes (1.0 point of 400 images allows 4 fewer correct, `allowed_images`).
 * int8 and dynamic, without labelled images (a user's model with no --val): agreement with the
   source model on the calibration images >= 98% and mean |dp| <= 0.02.
 The int8 TFLite file must also take uint8 raw pixels (scale 1.0, zero point 0) and hold no
@@ -21,7 +22,9 @@ float tensor at all. Fewer than MINIMUM_CHECK_IMAGES check images draw one warni
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -88,38 +91,60 @@ def file_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
                            for start in range(0, len(images), BATCH_SIZE)])
 
 
+def allowed_images(points: float, *, count: int) -> int:
+    """How many of `count` images a drop of `points` percentage points allows, exactly (0.5 of 400 is 2).
+
+    The bound is taken as the decimal the user typed (`Fraction(repr(points))`), so 1.0 point of 400
+    images is 4 images, never 3.999...: a drop equal to --max-drop passes.
+    """
+    return math.floor(Fraction(repr(float(points))) * count / 100)
+
+
+def required_images(fraction: float, *, count: int) -> int:
+    """The fewest of `count` images that make a share of at least `fraction` (0.995 of 800 is 796), exactly."""
+    return math.ceil(Fraction(repr(float(fraction))) * count)
+
+
 def compare(probabilities: np.ndarray, *, reference: np.ndarray, labels: np.ndarray | None,
             precision: str, max_drop: float) -> Verification:
-    """Score a file's (N, K) probabilities against the source model's and, if given, the (N,) true labels."""
+    """Score a file's (N, K) probabilities against the source model's and, if given, the (N,) true labels.
+
+    Agreement and accuracy bounds are compared on counts of images, never on floats: a drop of
+    exactly --max-drop points passes.
+    """
     from catdog.runtime.prediction import decide
 
     predicted, expected = decide(probabilities), decide(reference)
-    agreement = float(np.mean(predicted == expected))
+    count = len(predicted)
+    agreeing = int(np.sum(predicted == expected))
+    agreement = agreeing / count
     differences = np.abs(probabilities.astype(np.float64) - reference.astype(np.float64))
     max_difference, mean_difference = float(differences.max()), float(differences.mean())
     accuracy = keras_accuracy = None
     if labels is not None:
         truth = np.asarray(labels).astype(int)
-        accuracy, keras_accuracy = float(np.mean(predicted == truth)), float(np.mean(expected == truth))
+        correct, keras_correct = int(np.sum(predicted == truth)), int(np.sum(expected == truth))
+        accuracy, keras_accuracy = correct / count, keras_correct / count
     failure = None
     if precision in FLOAT_THRESHOLDS:
         minimum_agreement, maximum_difference = FLOAT_THRESHOLDS[precision]
-        if agreement < minimum_agreement:
-            failure = (f"label agreement {agreement:.2%} is below {minimum_agreement:.1%} "
-                       f"(short by {100 * (minimum_agreement - agreement):.2f} points)")
+        if agreeing < required_images(minimum_agreement, count=count):
+            failure = (f"label agreement {agreement:.2%} ({agreeing} of {count} images) is below "
+                       f"{minimum_agreement:.1%} (needs {required_images(minimum_agreement, count=count)})")
         elif not max_difference <= maximum_difference:
             failure = (f"max |probability difference| {max_difference:.2e} exceeds {maximum_difference:.0e} "
                        f"by {max_difference - maximum_difference:.2e}")
     elif labels is not None:
-        drop = 100.0 * (keras_accuracy - accuracy)
-        if not drop <= max_drop:
-            failure = (f"accuracy {accuracy:.2%} is {drop:.2f} points below the source model's {keras_accuracy:.2%}, "
-                       f"over --max-drop {max_drop:g} by {drop - max_drop:.2f} points")
+        dropped, allowed = keras_correct - correct, allowed_images(max_drop, count=count)
+        if dropped > allowed:
+            failure = (f"accuracy {accuracy:.2%} is {100.0 * dropped / count:.2f} points below the source model's "
+                       f"{keras_accuracy:.2%} ({dropped} of {count} images; --max-drop {max_drop:g} allows {allowed})")
     else:
         minimum_agreement, maximum_mean = UNLABELLED_THRESHOLDS
-        if agreement < minimum_agreement:
-            failure = (f"label agreement with the source model {agreement:.2%} is below {minimum_agreement:.0%} "
-                       "on the calibration images (pass --val DIR with labelled images to check accuracy instead)")
+        if agreeing < required_images(minimum_agreement, count=count):
+            failure = (f"label agreement with the source model {agreement:.2%} ({agreeing} of {count} images) is below "
+                       f"{minimum_agreement:.0%} on the calibration images (pass --val DIR with labelled images to "
+                       "check accuracy instead)")
         elif not mean_difference <= maximum_mean:
             failure = f"mean |probability difference| {mean_difference:.3f} exceeds {maximum_mean:g}"
     return Verification(agreement, max_difference, mean_difference, accuracy, keras_accuracy, failure)

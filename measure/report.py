@@ -80,6 +80,14 @@ def list_engine_versions(result: BenchResult) -> str:
     return ", ".join(seen.values())
 
 
+def format_cpu_class(machine: dict[str, Any]) -> str:
+    """The header line naming the CPU class and ISA features, so tables from two machines are never compared blind."""
+    features = machine.get("cpu_features")
+    listed = "unknown" if features is None else (", ".join(features) or "none of avx2, avx512_vnni, asimddp")
+    return (f"CPU class: {machine.get('cpu_class') or 'unknown'} (model {machine.get('cpu') or 'unknown'}; ISA features: "
+            f"{listed}); int8 kernels, and so int8 speed and answers, depend on it")
+
+
 def build_header_lines(result: BenchResult) -> list[str]:
     """The lines above the table: machine, engines, how it was measured, and any notes."""
     machine = result.machine
@@ -91,6 +99,7 @@ def build_header_lines(result: BenchResult) -> list[str]:
     folder_batch = next((row.get("folder_batch") for row in result.rows if row.get("folder_batch")), "-")
     lines = [f"CPU: {machine['cpu']} ({machine['cores']} cores, load average {machine.get('load_average')} "
              f"at start); {machine['threads']} inference thread(s); Python {machine['python']}, NumPy {machine['numpy']}, catdog {machine['catdog']}",
+             format_cpu_class(machine),
              f"Engines: {list_engine_versions(result)}",
              f"Latency: ms per call at batch 1, {runs} runs per model, models interleaved in round-robin chunks; "
              f"img/s at batch {batch}; speed-ups are Keras p50 / model p50",

@@ -32,7 +32,8 @@ def describe_source(image: Any) -> str | None:
 class Classifier:
     """Load a model once, then classify images: paths, bytes, PIL images or (H, W, 3) uint8 arrays.
 
-    With no `model_path`, the shipped int8 TFLite model runs (int8 ONNX if LiteRT is missing).
+    With no `model_path`, the shipped file picked for this CPU class runs (`model_choice` says which
+    and why: the fastest for the class among those verified on it, `catdog.runtime.models`).
     A model without catdog metadata gets its input size and K from its tensors and labels
     `class_0 ...`, with one `UserWarning` saying so. Raises CatdogError when the model
     cannot be loaded or its tensors disagree with its spec.
@@ -41,12 +42,16 @@ class Classifier:
     model_path: str | Path | None = None
     threads: int | None = None
     engine: Any = field(init=False, repr=False)
+    model_choice: Any = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         from catdog.runtime.engine import open_engine
-        from catdog.runtime.models import default_model_path
+        from catdog.runtime.models import choose_default_model
 
-        self.model_path = Path(self.model_path) if self.model_path is not None else default_model_path()
+        if self.model_path is None:
+            self.model_choice = choose_default_model()
+            self.model_path = self.model_choice.path
+        self.model_path = Path(self.model_path)
         self.engine = open_engine(self.model_path, threads=self.threads)
         if self.engine.spec_warning:
             warnings.warn(self.engine.spec_warning, UserWarning, stacklevel=3)

@@ -42,7 +42,8 @@ class CameraType(click.ParamType):
 @click.command(cls=RecordedCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sources", nargs=-1)
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None, show_default=True,
-              help="Model file (.tflite, .onnx, or .keras with TensorFlow); default: the shipped int8 TFLite.")
+              help="Model file (.tflite, .onnx, or .keras with TensorFlow); default: the shipped file fastest on "
+                   "this CPU class among those verified on it (--verbose says which).")
 @click.option("--camera", type=CameraType(), default=None, show_default=True,
               help="Classify frames from camera N through OpenCV (needs catdog[camera]), or from a Raspberry Pi "
                    "camera: picam, or picam:N for the Nth (Picamera2: sudo apt install python3-picamera2).")

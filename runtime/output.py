@@ -158,6 +158,7 @@ class RunSummary:
     interrupted: bool = False
     skipped: int = 0  # files under the given folders that are not images (or hidden, or unreadable)
     skipped_named: bool = False  # --verbose already listed the skipped files above the summary
+    model_note: str | None = None  # which shipped file ran when no --model was given, and why
 
     def add(self, prediction: Prediction) -> None:
         """Count one result."""
@@ -176,4 +177,5 @@ class RunSummary:
         if self.skipped:
             text += f", {self.skipped} file{'s' if self.skipped != 1 else ''} skipped"
             text += "" if self.skipped_named else " (--verbose names them)"
+        text += f"; {self.model_note}" if self.model_note else ""
         return text + " (interrupted)" if self.interrupted else text

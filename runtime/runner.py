@@ -72,7 +72,7 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
     warning line on `err`.
     """
     from catdog.runtime.engine import open_engine
-    from catdog.runtime.models import default_model_path
+    from catdog.runtime.models import choose_default_model
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -80,14 +80,18 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         raise CatdogError("nothing to classify: give image files, folders, globs, videos or URLs, or --camera N")
     found = find_inputs(list(config.sources), camera=config.camera)
     inputs = found.inputs
-    engine = open_engine(config.model if config.model is not None else default_model_path(), threads=config.threads)
+    choice = None if config.model is not None else choose_default_model()  # --model always wins
+    if choice is not None and config.verbose:
+        print(f"model: {choice.reason}", file=err, flush=True)
+    engine = open_engine(config.model if choice is None else choice.path, threads=config.threads)
     if engine.spec_warning:
         print(f"warning: {engine.spec_warning}", file=err, flush=True)
     if config.top_k > engine.spec.num_classes:
         raise CatdogError(f"--top-k {config.top_k} is more than the model's {engine.spec.num_classes} labels "
                           f"({', '.join(engine.labels)}): use --top-k {engine.spec.num_classes} or less")
     writer = PredictionWriter(out, output_format=config.output_format, labels=engine.labels, top_k=config.top_k)
-    summary = RunSummary(skipped=len(found.skipped), skipped_named=config.verbose)
+    summary = RunSummary(skipped=len(found.skipped), skipped_named=config.verbose,
+                         model_note=None if choice is None else choice.describe())
     if config.verbose:
         for path, reason in found.skipped:
             print(f"skipped {path}: {reason}", file=err)

@@ -429,3 +429,15 @@ def test_notebook_baseline_scales_pixels_and_applies_its_head(tmp_path):
     dog = 1.0 / (1.0 + np.exp(-logits))
     np.testing.assert_allclose(baseline.probabilities(images, batch=2), np.stack([1 - dog, dog], axis=1), atol=1e-5)
     assert set(baseline.timing_calls(batch=2)) == {"predict", "compiled"}
+
+
+def test_table_header_names_the_cpu_model_class_and_isa_features():
+    machine = {"cpu": "Test EPYC", "cpu_class": "x86-64 avx512_vnni", "cpu_features": ["avx2", "avx512f", "avx512_vnni"],
+               "cores": 2, "threads": 1, "python": "3.11", "numpy": "2", "catdog": "0.1"}
+    rows = [{"model": "m.onnx", "format": "onnx", "precision": "int8", "latency_ms": {"p50": 0.5}}]
+    header = report.format_table(runner.BenchResult(rows=rows, machine=machine)).split("\n\n")[0]
+    assert "CPU class: x86-64 avx512_vnni (model Test EPYC; ISA features: avx2, avx512f, avx512_vnni)" in header
+    assert "CPU class: x86-64 avx512_vnni" in report.render_markdown(runner.BenchResult(rows=rows, machine=machine))
+    older = report.format_table(runner.BenchResult(rows=rows, machine={**machine, "cpu_class": None,
+                                                                         "cpu_features": []}))
+    assert "ISA features: none of avx2, avx512_vnni, asimddp" in older

@@ -21,6 +21,7 @@ from catdog.errors import CatdogError
 from catdog.export import verify
 from catdog.export.cli import main
 from catdog.export.config import ExportConfig
+from catdog.runtime.cpu import cpu_class
 from catdog.runtime.metadata import read_metadata, read_standard_labels
 
 
@@ -138,6 +139,12 @@ def test_fp32_and_int8_export_verifies_is_all_integer_and_carries_metadata(works
         assert metadata["input"]["shape"] == [None, 64, 64, 3] and metadata["output"]["shape"] == [None, 2]
         assert len(metadata["source_sha256"]) == 64
         assert metadata["format"] == name.rsplit(".", 1)[1] and metadata["precision"] in name
+        assert metadata["verified_cpu_classes"] == [cpu_class()]
+    assert f"verified on CPU class: {cpu_class()} (" in result.output
+    from catdog.export.onnx_export import INT8_RECIPE
+
+    assert read_metadata(out / f"{stem}_int8.onnx")["quantization"] == INT8_RECIPE.to_dict()
+    assert "quantization" not in read_metadata(out / f"{stem}_int8.tflite")
     int8_path = out / f"{stem}_int8.tflite"
     int8 = read_metadata(int8_path)
     assert int8["input"]["dtype"] == "uint8" and int8["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}

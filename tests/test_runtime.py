@@ -165,11 +165,12 @@ def test_corrupt_model_is_a_usage_error(tmp_path):
             open_engine(tmp_path / name)
 
 
-def test_default_model_is_int8_tflite_or_int8_onnx_without_litert(monkeypatch):
-    assert models.default_model_path().name == (
-        "catdog_int8.tflite" if models.litert_available() else "catdog_int8.onnx")
+def test_default_model_is_the_pick_for_this_cpu_class_and_never_tflite_without_litert(monkeypatch):
+    # The pick itself is tested with fake tables in tests/test_default_model.py.
+    assert models.default_model_path() == models.choose_default_model().path
+    assert models.default_model_path().name in models.DEFAULT_ORDER
     monkeypatch.setattr(models, "litert_available", lambda: False)
-    assert models.default_model_path() == models.shipped_model_path("catdog_int8.onnx")
+    assert models.default_model_path().suffix == ".onnx"
     assert models.keras_baseline_path().name == "catdog.keras"
     assert all(path.parent == models.MODELS_DIR for path in models.shipped_models())
 
