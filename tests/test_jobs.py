@@ -220,3 +220,16 @@ def test_sigkill_mid_run_then_resume_gives_exactly_one_record_per_source(model, 
     records = json_lines(out)
     assert sorted(record["source"] for record in records) == sorted(str(path) for path in photos)
     assert all("label" in record for record in records)
+
+
+def test_help_lists_the_job_options():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for option in ("--out", "--resume", "--retry-errors", "--append", "--force", "--ray", "--actors"):
+        assert option in result.output
+
+
+def test_resume_of_a_missing_file_starts_the_job(model, photos, tmp_path):
+    out = tmp_path / "new.jsonl"
+    result = invoke(photos, "--model", model, "--out", out, "--resume")
+    assert result.exit_code == 1 and len(sources_of(out)) == EXPECTED  # 1: the corrupt photo

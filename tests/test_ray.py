@@ -141,3 +141,16 @@ def test_a_missing_file_and_an_empty_folder_are_error_rows(ray_session, model, m
     records = {record["source"]: record for record in read_folder(folder)}
     assert len(records) == 6
     assert records[str(tmp_path / "missing.jpg")]["error"] and "nothing found" in records[str(tmp_path / "empty")]["error"]
+
+
+@pytest.mark.ray
+def test_read_binary_files_gives_the_same_records(ray_session, model, mixed, tmp_path):
+    from catdog.runtime.ray import classify_on_ray
+
+    single = tmp_path / "single.jsonl"
+    invoke(mixed, "--model", model, "--out", single)
+    folder = tmp_path / "ray"
+    folder.mkdir()
+    classify_on_ray([str(mixed)], out=folder, model=model, actors=1, batch_size=4, ship_model=True, read_bytes=True)
+    expected = {record["source"]: fields(record) for record in map(json.loads, single.read_text().splitlines())}
+    assert {record["source"]: fields(record) for record in read_folder(folder)} == expected
