@@ -47,6 +47,7 @@ PHOTOS = next((parent / "shared" / "datasets" / "cats_and_dogs" / "fullres_sampl
                if (parent / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample").is_dir()),
               Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs" / "fullres_sample")
 RESULTS = Path(__file__).resolve().parent / "results" / "job_throughput"
+WAYS = ("plain", "resumed", "ray", "plain_small", "ray_read_binary_files")
 CLI = [sys.executable, "-m", "catdog.runtime.cli"]
 
 
@@ -327,14 +328,14 @@ def main(model, photos, small, rounds, actors, batch_size, out):
     report = {"command": " ".join(["python", "benchmarks/job_throughput.py", *sys.argv[1:]]),
               "machine": describe_machine(threads=os.cpu_count()), "photos": photos, "small": small,
               "originals": len(originals), "rounds": rounds, "actors": actors, "batch_size": batch_size,
-              "model": os.path.relpath(model), "runs": {"plain": [], "plain_small": [], "resumed": [], "ray": [], "ray_read_binary_files": []}}
+              "model": os.path.relpath(model), "runs": {way: [] for way in WAYS}}
     with tempfile.TemporaryDirectory(prefix="catdog-jobs-") as temporary:
         root = Path(temporary)
-        folders = {"whole": make_folder(root, originals, count=photos), "small": make_folder(root, originals, count=small)}
+        folders = {"whole": make_folder(root, originals, count=photos),
+                   "small": make_folder(root, originals, count=small)}
         run_plain(folders["small"], root / "warmup.jsonl", model)  # page cache and first imports
         for number in range(rounds):
-            ways = ["plain", "resumed", "ray", "plain_small", "ray_read_binary_files"]
-            for way in ways[number % 4:] + ways[:number % 4]:  # a different order each round
+            for way in WAYS[number % 4:] + WAYS[:number % 4]:  # a different order each round
                 target = root / f"{way}{number}.jsonl"
                 if way == "plain":
                     row = run_plain(folders["whole"], target, model)

@@ -38,6 +38,7 @@ from catdog.runtime.preprocess import DEFAULT_MAX_PIXELS
 IN_MEMORY_FILE = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 RECORD_COLUMNS = ("source", "label", "probabilities", "error", "latency_ms")
 CONNECT_TIMEOUT = 10.0  # seconds to reach a cluster's address before saying it is unreachable
+GCS_RETRIES = 8  # then ~1 s attempts to talk to its GCS: with start-up, one line well within 30 s
 # Ray's CPU reservations (for scheduling, not limits): an actor decodes and infers, about one core;
 # reading and writing files mostly wait on storage. N actors on N CPUs then leave room for the
 # read and write tasks; with a whole CPU per actor those tasks would wait for ever.
@@ -137,19 +138,26 @@ def connect(address: str = "local", *, verbose: bool = False, num_cpus: int | No
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
-                               "logging_level": logging.INFO if verbose else logging.WARNING}
+                               "logging_level": logging.INFO if verbose else logging.ERROR}
     if address == "local":
         options["num_cpus"] = num_cpus
     else:
         if address != "auto":
             check_reachable(address)
         options["address"] = address
+    # Ray retries a cluster's GCS about once a second for ~20 s; a user's own budget is kept.
+    budget = None if address == "local" or "RAY_gcs_server_port_wait_time_s" in os.environ else str(GCS_RETRIES)
+    if budget:
+        os.environ["RAY_gcs_server_port_wait_time_s"] = budget
     try:
         ray.init(**options)
     except Exception as error:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: one line for all
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CatdogError(f"cannot join Ray at {address} ({message}): start a cluster with `ray start --head`, "
                           "or run --ray without an address for a local one") from None
+    finally:
+        if budget:
+            del os.environ["RAY_gcs_server_port_wait_time_s"]
     return True
 
 
@@ -185,19 +193,23 @@ def split_sources(sources: list[str]) -> tuple[list[str], list[dict], int]:
     return paths, [{column: row.get(column) for column in RECORD_COLUMNS} for row in errors], skipped
 
 
-def prepare_folder(out: Path, *, force: bool) -> None:
-    """A --ray --out folder must be new or empty; --force removes the JSON files an earlier run wrote."""
-    from catdog.folders import ensure_writable
-
+def check_folder(out: Path, *, force: bool) -> None:
+    """A --ray --out folder must be new or empty, or --force (which replaces its .json files)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CatdogError(f"--ray writes a folder of JSON Lines files, and {out} is a file: pass --out FOLDER")
-    existing = sorted(out.glob("*.json")) if out.is_dir() else []
     if out.is_dir() and any(out.iterdir()) and not force:
         raise CatdogError(f"{out} is not empty: pass --force to replace its .json files, or --out a new folder")
-    for path in existing:
+
+
+def prepare_folder(out: Path, *, force: bool) -> None:
+    """Check the --out folder, remove the JSON files an earlier run wrote (--force), prove it writable."""
+    from catdog.folders import ensure_writable
+
+    check_folder(out, force=force)
+    for path in sorted(Path(out).glob("*.json")) if Path(out).is_dir() else ():
         path.unlink()
-    ensure_writable(out)
+    ensure_writable(Path(out))
 
 
 def count_records(out: Path) -> tuple[int, int]:
@@ -244,7 +256,7 @@ def classify_on_ray(sources: list[str], *, out: Path, model: Path | None = None,
         blocks = min(max(actors * 2, -(-len(paths) // FILES_PER_BLOCK)), len(paths))
         if remote or read_bytes:
             # Ray lists object-store prefixes (image suffixes only) and reads every file's bytes.
-            extensions = sorted({suffix[1:] for suffix in IMAGE_SUFFIXES} | {suffix[1:].upper() for suffix in IMAGE_SUFFIXES})
+            extensions = sorted({name for suffix in IMAGE_SUFFIXES for name in (suffix[1:], suffix[1:].upper())})
             dataset = ray.data.read_binary_files(paths, include_paths=True, num_cpus=IO_CPUS,
                                                  file_extensions=extensions if remote else None,
                                                  override_num_blocks=None if remote else blocks)
@@ -279,10 +291,11 @@ def run_on_ray(config, *, err: TextIO | None = None):
     if config.output_format not in (None, "json"):
         raise CatdogError("--ray writes JSON Lines: drop --format")
     require_ray()
-    prepare_folder(config.out, force=config.force)
+    check_folder(config.out, force=config.force)  # before Ray starts, which takes seconds
     started = time.perf_counter()
     owned = connect(config.ray, verbose=config.verbose)
     try:
+        prepare_folder(config.out, force=config.force)
         skipped = classify_on_ray(list(config.sources), out=config.out, model=config.model, actors=config.actors,
                                   batch_size=config.batch_size, threads=config.threads or 1,
                                   max_pixels=config.max_pixels, ship_model=config.ray != "local")

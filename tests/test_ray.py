@@ -85,6 +85,7 @@ def test_an_unreachable_address_fails_in_one_line_quickly(model, mixed, tmp_path
     assert time.monotonic() - started < 30
     assert result.exit_code == 2, result.output
     assert "cannot reach a Ray cluster at 127.0.0.1:1" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "results").exists()  # nothing left behind
 
 
 def test_ray_needs_an_out_folder_and_refuses_a_full_one(model, mixed, tmp_path):
@@ -140,7 +141,8 @@ def test_a_missing_file_and_an_empty_folder_are_error_rows(ray_session, model, m
     assert result.exit_code == 1, result.output
     records = {record["source"]: record for record in read_folder(folder)}
     assert len(records) == 6
-    assert records[str(tmp_path / "missing.jpg")]["error"] and "nothing found" in records[str(tmp_path / "empty")]["error"]
+    assert records[str(tmp_path / "missing.jpg")]["error"]
+    assert "nothing found" in records[str(tmp_path / "empty")]["error"]
 
 
 @pytest.mark.ray
