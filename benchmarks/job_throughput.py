@@ -228,6 +228,8 @@ def summarise(report: dict) -> dict:
         "plain_cpu_ms_per_photo": round(1000 * median("cpu_seconds", "plain") / photos, 3),
         "resumed_cpu_ms_per_photo": round(1000 * median("cpu_seconds", "resumed") / photos, 3),
         "resume_cpu_ratio": round(median("cpu_seconds", "resumed") / median("cpu_seconds", "plain"), 3),
+        "resume_cpu_ratios_per_round": [round(r["cpu_seconds"] / p["cpu_seconds"], 3)
+                                        for r, p in zip(report["runs"]["resumed"], report["runs"]["plain"])],
         "ray_startup_cpu_seconds": round(median("startup_cpu_seconds", "ray"), 2),
         "ray_whole_job_cpu_ms_per_photo": round(1000 * median("whole_cpu_seconds", "ray") / photos, 3),
         "ray_marginal_cpu_ms_per_photo": round(1000 * (median("whole_cpu_seconds", "ray")
@@ -238,6 +240,9 @@ def summarise(report: dict) -> dict:
         "ray_read_binary_files_marginal_cpu_ms_per_photo": round(
             1000 * (median("whole_cpu_seconds", "ray_read_binary_files")
                     - median("small_cpu_seconds", "ray_read_binary_files")) / (photos - small), 3),
+        # plain CPU per photo over Ray's: the rate Ray would reach on the same cores, 1.0 = as fast.
+        "ray_marginal_cpu_rate_ratio": round(median("cpu_seconds", "plain") / photos / (
+            (median("whole_cpu_seconds", "ray") - median("small_cpu_seconds", "ray")) / (photos - small)), 3),
         "load_average_range": [min(row["load_average"] for rows in report["runs"].values() for row in rows),
                                max(row["load_average"] for rows in report["runs"].values() for row in rows)],
         "idle_percent_range": [min(row["idle_percent"] for rows in report["runs"].values() for row in rows),
@@ -298,16 +303,29 @@ def write_markdown(report: dict, path: Path) -> None:
 
 
 def verdict(summary: dict) -> str:
-    spread = summary["resume_overheads_per_round"]
-    noisy = max(spread) - min(spread) > 0.05 or summary["load_average_range"][1] > 2.5
-    text = (f"Resume overhead {summary['resume_overhead_ratio']:.3f} "
-            f"({'meets' if summary['resume_overhead_ratio'] <= 1.05 else 'misses'} the 1.05 goal); Ray once started "
-            f"runs at {summary['ray_marginal_ratio_to_plain']:.3f} of the plain rate "
-            f"({'meets' if summary['ray_marginal_ratio_to_plain'] >= 0.8 else 'misses'} the 0.8 goal).")
-    if noisy:
-        text += (" Noise: other helpers loaded the machine during these runs (see the load and idle columns, "
-                 "and the per-round spread), so differences of a few percent are within the noise.")
+    """The goals judged twice: on wall time, and on CPU time, which other processes disturb less."""
+    wall_noisy = summary["load_average_range"][1] > 2.5 or summary["idle_percent_range"][0] < 20
+    text = (f"Wall clock: the resumed job took {summary['resume_overhead_ratio']:.3f} of the plain job's time "
+            f"(goal <= 1.05) and Ray once started ran at {summary['ray_marginal_ratio_to_plain']:.3f} of its rate "
+            f"(goal >= 0.8). CPU time: the resumed job cost {summary['resume_cpu_ratio']:.3f} of the plain job's "
+            f"CPU (per round: {', '.join(map(str, summary['resume_cpu_ratios_per_round']))}), and Ray once started "
+            f"needs the CPU for {summary['ray_marginal_cpu_rate_ratio']:.3f} of the plain rate on the same cores, "
+            f"after {summary['ray_startup_seconds']} s of start-up.")
+    if wall_noisy:
+        text += (" Noise dominates the wall-clock figures: the machine was fully busy with other helpers' work "
+                 f"(load {summary['load_average_range'][0]}–{summary['load_average_range'][1]} on 2 cores, "
+                 f"{summary['idle_percent_range'][1]}% idle at most), so a process's share of the cores, not its "
+                 "work, set its speed (a job with more busy processes, like Ray's, gets a larger share). "
+                 "The CPU-time figures are the better guide, and they too vary by several percent between rounds.")
     return text
+
+
+def rerender(path: Path) -> None:
+    """Recompute the summary and Markdown of a saved report (after a change to this script's tables)."""
+    report = json.loads(path.with_suffix(".json").read_text())
+    report["summary"] = summarise(report)
+    report["verdict"] = verdict(report["summary"])
+    write_results(report, path.with_suffix(""), write_markdown=write_markdown)
 
 
 @click.command()
