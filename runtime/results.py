@@ -183,6 +183,8 @@ def open_results(path: Path, *, output_format: str, labels: Sequence[str], mode:
     if exists and mode == "new":
         raise CatdogError(f"{path} exists: pass --resume to finish that job, --append to add to it, "
                           "or --force to replace it")
+    if mode == "force" and path.exists():
+        open_handle(path).close()  # refuse to replace a file another job is writing
     if mode == "force" or not path.exists():
         write_atomically(path, lambda temporary: Path(temporary).write_bytes(b""))
     handle = open_handle(path)

@@ -172,8 +172,9 @@ def test_a_second_job_on_the_same_file_is_refused(tmp_path):
     out = tmp_path / "results.jsonl"
     first = open_results(out, output_format="json", labels=("cat", "dog"), mode="append")
     try:
-        with pytest.raises(Exception, match="another catdog-run"):
-            open_results(out, output_format="json", labels=("cat", "dog"), mode="append")
+        for mode in ("append", "resume", "force"):
+            with pytest.raises(Exception, match="another catdog-run"):
+                open_results(out, output_format="json", labels=("cat", "dog"), mode=mode)
     finally:
         first.close()
 
