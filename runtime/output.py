@@ -102,11 +102,12 @@ class PredictionWriter:
 
     `labels` (the model's, in order) name the CSV probability columns and are required for
     CSV. `top_k` is how many `label p%` pairs a text line shows; above 1, JSON records also
-    get a `top_k` list. Raises ValueError for an unknown format or CSV without labels.
+    get a `top_k` list. `header=False` leaves out the CSV header (appending to a file that has
+    it). Raises ValueError for an unknown format or CSV without labels.
     """
 
     def __init__(self, stream: TextIO, *, output_format: str = "text", labels: Sequence[str] | None = None,
-                 top_k: int = 1):
+                 top_k: int = 1, header: bool = True):
         if output_format not in FORMATS:
             raise ValueError(f"unknown format {output_format!r}: use one of {', '.join(FORMATS)}")
         if output_format == "csv" and not labels:
@@ -115,7 +116,7 @@ class PredictionWriter:
         self.output_format = output_format
         self.labels = tuple(labels or ())
         self.top_k = top_k
-        if output_format == "csv":
+        if output_format == "csv" and header:
             self._write_csv_row([*CSV_LEADING_COLUMNS, *probability_columns(self.labels), *CSV_TRAILING_COLUMNS])
 
     def write(self, prediction: Prediction) -> None:
@@ -159,6 +160,7 @@ class RunSummary:
     skipped: int = 0  # files under the given folders that are not images (or hidden, or unreadable)
     skipped_named: bool = False  # --verbose already listed the skipped files above the summary
     model_note: str | None = None  # which shipped file ran when no --model was given, and why
+    done: int = 0  # inputs --resume skipped because the results file already holds their records
 
     def add(self, prediction: Prediction) -> None:
         """Count one result."""
@@ -177,5 +179,7 @@ class RunSummary:
         if self.skipped:
             text += f", {self.skipped} file{'s' if self.skipped != 1 else ''} skipped"
             text += "" if self.skipped_named else " (--verbose names them)"
+        if self.done:
+            text += f", {self.done} skipped as already done"
         text += f"; {self.model_note}" if self.model_note else ""
         return text + " (interrupted)" if self.interrupted else text

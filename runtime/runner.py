@@ -1,4 +1,9 @@
-"""What `catdog-run` does: expand the sources, load the model once, classify everything, summarise."""
+"""What `catdog-run` does: expand the sources, load the model once, classify everything, summarise.
+
+With `out`, records go to a results file the job owns (`catdog.runtime.results`): resumable
+after a kill, never replaced silently. With `ray`, the same job runs as a Ray Data pipeline
+(`catdog.runtime.ray`).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ class RunConfig:
     sources: tuple[str, ...] = ()
     model: Path | None = None
     camera: int | str | None = None  # an OpenCV camera index, or "picam:N"
-    output_format: str = "text"
+    output_format: str | None = None  # None: text on stdout, or what --out's suffix names
     threads: int | None = None
     batch_size: int = 32
     max_frames: int | None = None
@@ -33,6 +38,46 @@ class RunConfig:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     verbose: bool = False
     save: Path | None = None
+    out: Path | None = None  # a results file (.jsonl or .csv); with `ray`, a folder of JSON Lines files
+    resume: bool = False  # skip the sources `out` already holds
+    retry_errors: bool = False  # with resume: classify again the sources whose records are errors
+    append: bool = False  # add to an existing `out` without skipping (live sources)
+    force: bool = False  # replace an existing `out`
+    ray: str | None = None  # run on Ray Data: "local", "auto" or a cluster address
+    actors: int | None = None  # Ray: model replicas (map_batches concurrency); None: one per CPU
+
+
+def results_mode(config: RunConfig) -> str:
+    """Which of `catdog.runtime.results.MODES` the flags ask for; CatdogError when they conflict."""
+    chosen = [name for name, on in (("resume", config.resume), ("append", config.append), ("force", config.force))
+              if on]
+    if chosen and config.out is None:
+        raise CatdogError(f"--{chosen[0]} needs --out FILE (the results file to {chosen[0]})")
+    if len(chosen) > 1:
+        raise CatdogError(f"--{chosen[0]} and --{chosen[1]} cannot be combined: pick one")
+    if config.retry_errors and not config.resume:
+        raise CatdogError("--retry-errors needs --resume")
+    return chosen[0] if chosen else "new"
+
+
+def keep_undone(inputs: list[Input], results, summary: RunSummary) -> list[Input]:
+    """The inputs a results file still lacks, each once; count the ones it holds as done."""
+    from catdog.runtime.results import record_key
+
+    kept, seen = [], set()
+    for item in inputs:
+        if isinstance(item, Stream):
+            kept.append(item)
+            continue
+        key = record_key(str(item), output_format=results.output_format)
+        if key in seen:
+            continue  # a file named twice is classified once: one record per source
+        seen.add(key)
+        if key in results.done:
+            summary.done += 1
+        else:
+            kept.append(item)
+    return kept
 
 
 def iter_predictions(engine, inputs: list[Input], config: RunConfig, *, saver=None) -> Iterator[Prediction]:
@@ -78,8 +123,21 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
     err = err or sys.stderr
     if not config.sources and config.camera is None:
         raise CatdogError("nothing to classify: give image files, folders, globs, videos or URLs, or --camera N")
+    mode = results_mode(config)
+    if config.ray is not None:
+        from catdog.runtime.ray import run_on_ray
+
+        return run_on_ray(config, err=err)
+    output_format = config.output_format or "text"
+    if config.out is not None:
+        from catdog.runtime.results import results_format
+
+        output_format = results_format(config.out, output_format=config.output_format)
     found = find_inputs(list(config.sources), camera=config.camera)
     inputs = found.inputs
+    if mode == "resume" and any(isinstance(item, Stream) for item in inputs):
+        raise CatdogError("--resume finishes jobs over image files; videos, URLs and cameras have no end to "
+                          "resume from: use --append to add their records to --out")
     choice = None if config.model is not None else choose_default_model()  # --model always wins
     if choice is not None and config.verbose:
         print(f"model: {choice.reason}", file=err, flush=True)
@@ -89,9 +147,20 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
     if config.top_k > engine.spec.num_classes:
         raise CatdogError(f"--top-k {config.top_k} is more than the model's {engine.spec.num_classes} labels "
                           f"({', '.join(engine.labels)}): use --top-k {engine.spec.num_classes} or less")
-    writer = PredictionWriter(out, output_format=config.output_format, labels=engine.labels, top_k=config.top_k)
     summary = RunSummary(skipped=len(found.skipped), skipped_named=config.verbose,
                          model_note=None if choice is None else choice.describe())
+    results = None
+    if config.out is not None:
+        from catdog.runtime.results import open_results
+
+        results = open_results(config.out, output_format=output_format, labels=engine.labels, mode=mode,
+                               retry_errors=config.retry_errors)
+        out = results.stream
+        inputs = keep_undone(inputs, results, summary)
+        if config.verbose and results.repaired:
+            print(f"{config.out}: cut off a record a kill left half-written; its source runs again", file=err)
+    writer = PredictionWriter(out, output_format=output_format, labels=engine.labels, top_k=config.top_k,
+                              header=results is None or results.needs_header)
     if config.verbose:
         for path, reason in found.skipped:
             print(f"skipped {path}: {reason}", file=err)
@@ -123,6 +192,8 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         predictions.close()
         for line in saver.close() if saver is not None else ():
             print(line, file=err, flush=True)
+        if results is not None:
+            results.close()
     summary.seconds = time.perf_counter() - started
     print(summary.describe(), file=err, flush=True)
     return summary

@@ -9,31 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from catdog.errors import CatdogError
+from catdog.folders import write_atomically, write_text_atomically  # noqa: F401 - re-exported
 from catdog.runtime.spec import ModelSpec
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call `write(temporary_path)`, then rename it over `path` in one step."""
-    path = Path(path)
-    # Keras picks the format from the suffix, so the temporary name keeps it.
-    suffix = "".join(path.suffixes)
-    temporary = path.with_name(f".{path.name[: -len(suffix)] if suffix else path.name}.partial{suffix}")
-    write(temporary)
-    os.replace(temporary, path)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write a text file with `write_atomically`."""
-    write_atomically(path, lambda temporary: Path(temporary).write_text(text))
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
