@@ -26,7 +26,6 @@ one to inspect (first layer for pixel scaling, last layer for logits).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import zipfile
@@ -37,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from catdog.errors import CatdogError, require_tensorflow, shorten_middle
+from catdog.provenance import content_sha256
 from catdog.export.load_errors import LEGACY_EXTRA, describe_load_failure, innermost_cause
 from catdog.export.quiet import captured_native_output
 
@@ -66,18 +66,7 @@ class Source:
         return np.concatenate(outputs).reshape(len(pixels), -1)
 
 
-def source_sha256(path: Path) -> str:
-    """Hex SHA-256 of a model file, or of a folder's files (relative names and contents, sorted)."""
-    path = Path(path)
-    files = sorted(item for item in path.rglob("*") if item.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for item in files:
-        if path.is_dir():
-            digest.update(item.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        with open(item, "rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+source_sha256 = content_sha256  # the one content hash: catdog.provenance
 
 
 def load_source(path: Path, *, custom_objects: Path | None = None) -> Source:

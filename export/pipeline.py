@@ -65,11 +65,8 @@ class Export:
     results: tuple[Result, ...]
     notes: tuple[str, ...]
     tta: str = "none"  # test-time augmentation folded into every file
-<<<<<<< HEAD
     check_notes: tuple[str, ...] = ()  # what the check cannot tell, printed under "checked on"
-=======
     cpu: dict | None = None  # catdog.runtime.cpu.describe_cpu() of the host the files were verified on
->>>>>>> onnx
 
 
 def plan_jobs(config: ExportConfig) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -184,8 +181,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             outputs.commit(partials)
     finally:
         outputs.discard_all(partials)
-<<<<<<< HEAD
-    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, check_notes)
+    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, check_notes, cpu)
 
 
 def calibration_check_notes(calibration_images: np.ndarray | None, *, calibration_source: str | None,
@@ -202,9 +198,6 @@ def calibration_check_notes(calibration_images: np.ndarray | None, *, calibratio
             calibration_images, validation_images=None if validation is None else validation.images):
         log(warning)
     return () if validation is not None else (calibration.same_images_note(calibration_source),)
-=======
-    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, cpu)
->>>>>>> onnx
 
 
 def load_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec, shipped: bool, required: bool,
@@ -265,16 +258,11 @@ def build_file(model_format: str, precision: str, *, context: dict) -> tuple[byt
     except CatdogError:
         raise
     except Exception as error:  # noqa: BLE001 - a converter crash is reported in one line
-<<<<<<< HEAD
         message = str(error).strip() or type(error).__name__
         raise ConversionError(f"{step} failed: {type(error).__name__}: {shorten_middle(message, limit=300)}") from error
-=======
-        message = next((line.strip() for line in str(error).strip().splitlines() if line.strip()), type(error).__name__)
-        raise ConversionError(f"{step} failed: {type(error).__name__}: {message[:300]}") from error
     extra = context["extra"]
     if (model_format, precision) == ("onnx", "int8"):
         extra = {**extra, "quantization": onnx_export.INT8_RECIPE.to_dict()}
->>>>>>> onnx
     metadata = artifact.build_metadata(model_format=model_format, precision=precision, tensors=tensors, spec=spec,
                                        extra=extra)
     if model_format == "tflite":

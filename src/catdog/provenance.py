@@ -1,0 +1,77 @@
+"""How shipped files name the folders and files they came from, without the machine's paths.
+
+A card or a model file travels to devices and to other people, so it must not reveal the
+trainer's directory layout or user name. A path inside the working directory is recorded
+relative to it (what the user typed from the project root); any other path is recorded as
+its last component only. A folder of images also gets its image count and a content hash,
+so two cards can be compared for "same data" without either path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+def describe_path(path: str | os.PathLike | None, *, base: str | os.PathLike | None = None) -> str | None:
+    """`path` relative to `base` (default: the working directory) when inside it, else its name only.
+
+    Never returns an absolute path. None stays None; a name such as "shipped:catdog.keras" that
+    is not a path is returned unchanged.
+    """
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if ":" in text and not Path(text).exists() and "/" not in text.split(":", 1)[0]:
+        return text  # a label such as "shipped:catdog.keras", not a path
+    resolved = Path(text).expanduser().resolve()
+    root = Path(base if base is not None else os.getcwd()).resolve()
+    try:
+        relative = resolved.relative_to(root)
+    except ValueError:
+        return resolved.name or "."
+    return relative.as_posix() or "."
+
+
+def hash_folder(folder: str | os.PathLike) -> tuple[int, str]:
+    """(number of images, SHA-256 over their relative paths and contents) of `folder`.
+
+    Images are those the runtime's one file lister finds; the hash does not depend on where the
+    folder lives, only on what it holds.
+    """
+    from catdog.runtime.files import list_images
+
+    root = Path(folder)
+    images = list_images(root).paths
+    digest = hashlib.sha256()
+    for path in images:
+        digest.update(Path(path).relative_to(root).as_posix().encode() + b"\0")
+        _update(digest, Path(path))
+        digest.update(b"\0")
+    return len(images), digest.hexdigest()
+
+
+def describe_folder(folder: str | os.PathLike, *, base: str | os.PathLike | None = None) -> dict:
+    """{"path": describe_path(folder), "images": N, "sha256": ...}: a folder of images, machine-free."""
+    record: dict = {"path": describe_path(folder, base=base)}
+    if Path(folder).is_dir():
+        record["images"], record["sha256"] = hash_folder(folder)
+    return record
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, or of a folder's files (relative names and contents, sorted)."""
+    path = Path(path)
+    files = sorted(item for item in path.rglob("*") if item.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for item in files:
+        if path.is_dir():
+            digest.update(item.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        _update(digest, item)
+    return digest.hexdigest()
+
+
+def _update(digest, path: Path) -> None:
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
