@@ -1,9 +1,9 @@
 """How shipped files name the folders and files they came from, without the machine's paths.
 
 A card or a model file travels to devices and to other people, so it must not reveal the
-trainer's directory layout or user name. A path inside the working directory is recorded
-relative to it (what the user typed from the project root); any other path is recorded as
-its last component only. A folder of images also gets its image count and a content hash,
+trainer's directory layout or user name. A path the user typed relative to the working
+directory is kept as typed; an absolute path inside the working directory is recorded relative
+to it; any other absolute path is recorded as its last component only. A folder of images also gets its image count and a content hash,
 so two cards can be compared for "same data" without either path.
 """
 
@@ -14,23 +14,26 @@ import os
 from pathlib import Path
 
 def describe_path(path: str | os.PathLike | None, *, base: str | os.PathLike | None = None) -> str | None:
-    """`path` relative to `base` (default: the working directory) when inside it, else its name only.
+    """A path as a shipped file may record it: never absolute, never the machine's layout.
 
-    Never returns an absolute path. None stays None; a name such as "shipped:catdog.keras" that
-    is not a path is returned unchanged.
+    A relative path is kept as the user typed it (it is already relative to the working
+    directory). An absolute path inside `base` (default: the working directory) becomes
+    relative to it; any other absolute path becomes its last component only. None stays None,
+    and a label such as "shipped:catdog.keras" is returned unchanged.
     """
     if path is None:
         return None
     text = os.fspath(path)
-    if ":" in text and not Path(text).exists() and "/" not in text.split(":", 1)[0]:
-        return text  # a label such as "shipped:catdog.keras", not a path
-    resolved = Path(text).expanduser().resolve()
+    if text.startswith("shipped:"):
+        return text
+    given = Path(text).expanduser()
+    if not given.is_absolute():
+        return Path(os.path.normpath(given)).as_posix()
     root = Path(base if base is not None else os.getcwd()).resolve()
     try:
-        relative = resolved.relative_to(root)
+        return given.resolve().relative_to(root).as_posix() or "."
     except ValueError:
-        return resolved.name or "."
-    return relative.as_posix() or "."
+        return given.resolve().name or "."
 
 
 def hash_folder(folder: str | os.PathLike) -> tuple[int, str]:
