@@ -290,8 +290,8 @@ def run_on_ray(config, *, err: TextIO | None = None):
         raise CatdogError("--ray classifies image files; run --camera without --ray")
     if config.output_format not in (None, "json"):
         raise CatdogError("--ray writes JSON Lines: drop --format")
+    check_folder(config.out, force=config.force)  # usage errors first, then the extra, before Ray's slow start
     require_ray()
-    check_folder(config.out, force=config.force)  # before Ray starts, which takes seconds
     started = time.perf_counter()
     owned = connect(config.ray, verbose=config.verbose)
     try:
