@@ -25,7 +25,7 @@ commands=("catdog-export --int8 --out $models" "catdog-export --fp32 --format on
 # The accuracy-latency ladder: each rung is a training run copied to runtime/models/catdogN/ (model.keras and
 # its card); its int8 files, named after that folder (catdogN_int8.*), sit beside the default's. Only the rungs
 # that pay are exported: catdog128/ is kept as one of the default's distillation teachers, but its 128x128 rung
-# matched the 96x96 rung's accuracy at 1.7x its latency (see the README's ladder), so it ships no int8 files.
+# matched the 96x96 rung's accuracy at 1.7x its latency (see docs/quality.md, the ladder), so it ships no int8 files.
 for rung in catdog96; do
   commands+=("catdog-export $models/$rung/model.keras --int8 --force --out $models")
 done

@@ -30,9 +30,9 @@ def read_tf_config() -> dict:
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:
-        raise CatdogError(f"TF_CONFIG is not valid JSON ({error}); see README, 'Scaling out'") from None
+        raise CatdogError(f"TF_CONFIG is not valid JSON ({error}); see docs/scaling.md, section 5") from None
     if not isinstance(config, dict):
-        raise CatdogError("TF_CONFIG must be a JSON object with 'cluster' and 'task'; see README, 'Scaling out'")
+        raise CatdogError("TF_CONFIG must be a JSON object with 'cluster' and 'task'; see docs/scaling.md, section 5")
     return config
 
 
@@ -52,7 +52,7 @@ def make_strategy(name: str):
         config = read_tf_config()
         if not config.get("cluster") or not config.get("task"):
             raise CatdogError("--strategy multiworker needs TF_CONFIG with 'cluster' and 'task' "
-                              "(see README, 'Scaling out')")
+                              "(see docs/scaling.md, section 5)")
     import tensorflow as tf
 
     if name == "mirrored":
