@@ -24,6 +24,16 @@ def teacher_lines(teachers: Sequence[dict[str, Any]], *, weight: float) -> list[
     return lines
 
 
+def init_lines(init: dict[str, Any] | None) -> list[str]:
+    """The card's --init line: the starting model's file, hash, labels, head and the card it came from."""
+    if not init:
+        return []
+    made = init.get("card") or {}
+    return [f"- **Started from:** `{init['model']}` (sha256 {init['sha256'][:12]}..., labels {init.get('labels')}, "
+            f"head {init['head']}" + (f"; its card `{made['path']}`: val accuracy {made.get('val_accuracy')}, "
+                                     f"made by `{made.get('command')}`" if made else "") + ")"]
+
+
 def describe_task(spec: dict[str, Any]) -> str:
     """The card's task sentence for a ModelSpec dict: labels with indices, input and output."""
     labels = spec["labels"]
@@ -83,6 +93,7 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
         f"- **Recipe:** {describe_recipe(config)[:1].upper()}{describe_recipe(config)[1:]}",
         *teacher_lines(card.get("teachers") or [], weight=config["distill_weight"]),
+        *init_lines(card.get("init")),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
         "validation split; never selected on any test set.",
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",

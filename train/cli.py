@@ -11,7 +11,8 @@ import click
 
 from catdog.clikit import RecordedCommand, invoked_command
 from catdog.errors import exit_on_error
-from catdog.train.config import TrainConfig
+from catdog.train.config import SCRATCH_EPOCHS, SCRATCH_LEARNING_RATE, TrainConfig
+from catdog.train.init import INIT_EPOCHS, INIT_LEARNING_RATE
 from catdog.train.model import MIN_IMAGE_SIZE
 
 DEFAULTS = TrainConfig(data=Path("."))
@@ -49,7 +50,12 @@ class ImageSize(click.ParamType):
                    "[default: runs/<name of the --data folder>]")
 @click.option("--image-size", type=ImageSize(), default=str(DEFAULTS.image_size[0]),
               help="Model input size in pixels: N for N x N, or HxW.")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, help="Maximum number of epochs.")
+@click.option("--init", type=click.Path(path_type=Path), default=None,
+              help="Start from this catdog model's weights (runtime/models/catdog.keras, a ladder rung such as "
+                   "runtime/models/catdog128/model.keras, or an earlier run's model.keras), at any --image-size: "
+                   "its backbone always, its head too when its labels are this run's. Best for small datasets.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help=f"Maximum number of epochs  [default: {SCRATCH_EPOCHS}, or {INIT_EPOCHS} with --init]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
               help="Global batch size (split over replicas).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, help="Random seed; same seed, same weights on CPU.")
@@ -60,7 +66,8 @@ class ImageSize(click.ParamType):
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its checkpoint.")
 @click.option("--force", is_flag=True, help="Start over in an OUT that already holds a run: its checkpoint is dropped at once, its model "
                    "and card are replaced when the new run ends.")
-@click.option("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Peak AdamW learning rate.")
+@click.option("--learning-rate", type=float, default=None,
+              help=f"Peak AdamW learning rate  [default: {SCRATCH_LEARNING_RATE:g}, or {INIT_LEARNING_RATE:g} with --init]")
 @click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, help="AdamW decoupled weight decay.")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=DEFAULTS.warmup_epochs,
               help="Linear warm-up epochs before cosine decay, capped at a third of --epochs (rounded down) "

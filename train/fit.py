@@ -31,6 +31,7 @@ from catdog.train.distill import require_teacher_file, teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
 from catdog.train.evaluate import evaluate
+from catdog.train.init import init_model, require_init_file
 from catdog.train.model import build_model
 from catdog.train.objective import compile_model, register_rounded_accuracy
 from catdog.train.report import found_message, next_command, saved_message
@@ -106,6 +107,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
     for teacher in config.teacher:
         require_teacher_file(teacher)
+    if config.init is not None:
+        require_init_file(config.init)
     check_swa_options(epochs=config.epochs, swa_epochs=config.swa_epochs, swa_learning_rate=config.swa_learning_rate,
                       learning_rate=config.learning_rate)
     if config.resume and config.force:
@@ -151,6 +154,13 @@ def train(config: TrainConfig, *, command: str) -> dict:
     if config.strategy != "default":
         say(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
             f"{config.batch_size}, per-replica batch {per_replica}")
+    initialised = None
+    if config.init is not None and state is None:
+        # Loaded (and refused, in one line) before minutes of decoding.
+        with strategy.scope():
+            initialised = init_model(config.init, image_size=spec.image_size, labels=labels, seed=config.seed)
+        say(f"starting from {config.init}: its backbone, "
+            + ("and its head (same labels)" if initialised[1]["head"] == "kept" else "with a new head for these labels"))
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     try:
@@ -196,7 +206,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
         else:
             state = fresh_state()
             state["model_spec"] = spec.to_dict()
-            model = build_model(image_size=spec.image_size, num_classes=spec.num_classes, seed=config.seed)
+            model = (initialised[0] if initialised else
+                     build_model(image_size=spec.image_size, num_classes=spec.num_classes, seed=config.seed))
+            state["init"] = initialised[1] if initialised else None
             compile_model(model, config, steps_per_epoch=steps_per_epoch, num_classes=spec.num_classes)
     fix_keras_distributed_fit(model, strategy, workers=workers)
     # A resumed run records every command that contributed to it, the first one first.
@@ -255,6 +267,7 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
         "teachers": [teacher_record(path) for path in config.teacher],
+        "init": state.get("init"),
         "swa": state.get("swa"),
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
