@@ -34,6 +34,18 @@ def init_lines(init: dict[str, Any] | None) -> list[str]:
                                      f"made by `{made.get('command')}`" if made else "") + ")"]
 
 
+def per_class_lines(rows) -> list[str]:
+    """The card's per-class table (validation split) as Markdown lines."""
+    if not rows:
+        return []
+    def percent(value):
+        return "-" if value is None else f"{value:.1%}"
+    return ["- **Per class (validation split):**", "", "  | class | photos | precision | recall |",
+            "  |---|---:|---:|---:|",
+            *[f"  | {row['label']} | {row['photos']:,} | {percent(row['precision'])} | {percent(row['recall'])} |"
+              for row in rows], ""]
+
+
 def describe_task(spec: dict[str, Any]) -> str:
     """The card's task sentence for a ModelSpec dict: labels with indices, input and output."""
     labels = spec["labels"]
@@ -96,9 +108,10 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         *init_lines(card.get("init")),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
         "validation split; never selected on any test set.",
+        *per_class_lines(card.get("per_class")),
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",
         f"- **Versions:** {card['versions']}", "",
-        "Curves: `curves.png`; per-epoch numbers: `history.csv`.", "",
+        "Curves: `curves.png`; confusion matrix: `confusion.png`; per-epoch numbers: `history.csv`.", "",
     ]
     write_text_atomically(folder / "card.md", "\n".join(lines))
 
@@ -139,6 +152,32 @@ def write_curves(path: Path, history: list[dict[str, Any]], *, title: str, best_
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
+    figure.tight_layout()
+    write_atomically(Path(path), lambda temporary: figure.savefig(temporary, dpi=100, metadata={"Title": title}))
+    plt.close(figure)
+
+
+def write_confusion(path: Path, matrix, *, labels: Sequence[str], title: str) -> None:
+    """Plot the (K, K) confusion counts (rows true, columns decided) with the label names on both axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(4.0, 0.6 * len(labels) + 2.5)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix, cmap="Blues")
+    ticks = range(len(labels))
+    axis.set_xticks(ticks, labels, rotation=45, ha="right")
+    axis.set_yticks(ticks, labels)
+    axis.set_xlabel("decided class")
+    axis.set_ylabel("true class")
+    peak = max(1, int(matrix.max()))
+    for row in ticks:
+        for column in ticks:
+            axis.text(column, row, f"{int(matrix[row][column]):,}", ha="center", va="center",
+                      color="white" if matrix[row][column] > peak / 2 else "black")
+    axis.set_title(title)
     figure.tight_layout()
     write_atomically(Path(path), lambda temporary: figure.savefig(temporary, dpi=100, metadata={"Title": title}))
     plt.close(figure)

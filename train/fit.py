@@ -16,12 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
 from catdog.folders import ensure_writable
 from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation, make_dataset
-from catdog.train.card import curves_title, write_card, write_curves
+from catdog.train.card import curves_title, write_card, write_confusion, write_curves
 from catdog.train.checkpoint import (fresh_state, load_resumable_state, load_state, make_checkpoint_callback,
                                      write_atomically, write_history)
 from catdog.train.config import TrainConfig
@@ -30,11 +32,13 @@ from catdog.train.data import (LabelledFiles, cache_folder, class_counts, decode
 from catdog.train.distill import require_teacher_file, teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
-from catdog.train.evaluate import evaluate
+from catdog.measure.per_class import confusion_matrix, format_per_class, per_class_results
+from catdog.runtime.prediction import decide
+from catdog.train.evaluate import predict_probabilities, score
 from catdog.train.init import init_model, require_init_file
 from catdog.train.model import build_model
 from catdog.train.objective import compile_model, register_rounded_accuracy
-from catdog.train.report import found_message, next_command, saved_message
+from catdog.train.report import few_photos_warnings, found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
 from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_resumed_average, check_swa_options,
                               load_average, make_averaging_callback, remove_stale_averages, use_average)
@@ -139,6 +143,13 @@ def train(config: TrainConfig, *, command: str) -> dict:
     strategy = make_strategy(config.strategy)
     replicas, workers = strategy.num_replicas_in_sync, count_workers(config.strategy)
     per_replica = per_replica_batch_size(config.batch_size, replicas=replicas)
+    initialised = None
+    if config.init is not None and state is None:
+        # Loaded (and refused, in one line) before minutes of decoding.
+        with strategy.scope():
+            initialised = init_model(config.init, image_size=spec.image_size, labels=labels, seed=config.seed)
+        say(f"starting from {config.init}: its backbone, "
+            + ("and its head (same labels)" if initialised[1]["head"] == "kept" else "with a new head for these labels"))
     # Non-chief workers run the same code but write into a throwaway folder, removed at exit
     # even when training fails or is interrupted.
     write_dir = out if chief else Path(tempfile.mkdtemp(prefix="catdog-worker-"))
@@ -151,16 +162,11 @@ def train(config: TrainConfig, *, command: str) -> dict:
         clear_checkpoint(checkpoint_dir)
 
     say(found_message(split["class_counts"]["train"], split["class_counts"]["val"], val_folder=config.val))
+    for line in few_photos_warnings(split["class_counts"]["train"], split["class_counts"]["val"]):
+        say(line)
     if config.strategy != "default":
         say(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
             f"{config.batch_size}, per-replica batch {per_replica}")
-    initialised = None
-    if config.init is not None and state is None:
-        # Loaded (and refused, in one line) before minutes of decoding.
-        with strategy.scope():
-            initialised = init_model(config.init, image_size=spec.image_size, labels=labels, seed=config.seed)
-        say(f"starting from {config.init}: its backbone, "
-            + ("and its head (same labels)" if initialised[1]["head"] == "kept" else "with a new head for these labels"))
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     try:
@@ -254,7 +260,11 @@ def train(config: TrainConfig, *, command: str) -> dict:
         use_average(final, averager.average, state=state, batches=lambda: make_dataset(
             train_x, train_y, batch_size=config.batch_size, seed=config.seed, augmentation=augmentation,
             num_classes=spec.num_classes, output_size=spec.image_size))
-    val_accuracy, val_loss = evaluate(final, val_x, val_y)
+    probabilities = predict_probabilities(final, val_x)
+    val_accuracy, val_loss = score(probabilities, val_y)
+    val_truth = np.asarray(val_y).astype(int)
+    per_class = per_class_results(val_truth, decide(probabilities), labels=labels)
+    confusion = confusion_matrix(val_truth, decide(probabilities), num_classes=spec.num_classes)
     write_atomically(write_dir / "model.keras", final.save)
     write_history(write_dir / "history.csv", state["history"])
     averaged = averaged_epochs(state) if averager is not None else None
@@ -273,17 +283,24 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
         "val_accuracy": round(float(val_accuracy), 4), "val_loss_unsmoothed": round(float(val_loss), 4),
+        "per_class": per_class, "confusion": {"rows": "true class", "columns": "decided class",
+                                              "labels": list(labels), "counts": confusion.tolist()},
         "strategy": config.strategy, "workers": workers, "replicas": replicas,
         "per_replica_batch_size": per_replica,
         "versions": {"catdog": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
         "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cores",
     }
+    write_confusion(write_dir / "confusion.png", confusion, labels=labels,
+                    title=f"{out.name or out}: validation split, {len(val_truth):,} photos")
     write_card(write_dir, card=card)
     wait_for_all_workers(strategy)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
         return card
+    say("validation split, per class:")
+    for line in format_per_class(per_class):
+        say("  " + line)
     say(saved_message(out / "model.keras", val_accuracy=val_accuracy, best_epoch=state["best_epoch"],
                       epochs_run=state["epoch"], averaged=averaged))
     say(next_command(out / "model.keras"))
