@@ -125,7 +125,7 @@ def main(verbose: bool, **options) -> None:
     with exit_on_error(), contextlib.redirect_stdout(sys.stderr):
         from catdog.train.fit import train
 
-        train(config, command=command)
+        train(config, command=command, verbose=verbose)
 
 
 if __name__ == "__main__":

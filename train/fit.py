@@ -37,6 +37,7 @@ from catdog.runtime.prediction import decide
 from catdog.train.evaluate import predict_probabilities, score
 from catdog.train.init import init_model, require_init_file
 from catdog.train.model import build_model
+from catdog.train.progress import make_progress_callback
 from catdog.train.objective import compile_model, register_rounded_accuracy
 from catdog.train.report import few_photos_warnings, found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
@@ -91,7 +92,7 @@ def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict
     return train_files, val_files, split
 
 
-def train(config: TrainConfig, *, command: str) -> dict:
+def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
     """Train the MiniResNet as `config` says; write model.keras, history, curves and card to `config.out`.
 
     Returns the card as a dict. On Ctrl-C the last finished epoch stays in `out/checkpoint`,
@@ -240,8 +241,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         if state["epoch"] < config.epochs and (state["wait"] < config.patience or state["epoch"] > stop_until):
             # shuffle=False: the tf.data pipeline shuffles itself; Keras's flag would only warn.
             model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                      callbacks=callbacks, shuffle=False,
-                      verbose=1 if sys.stdout.isatty() else 2)
+                      callbacks=[*callbacks, make_progress_callback(epochs=config.epochs)], shuffle=False,
+                      verbose=(1 if sys.stdout.isatty() else 2) if verbose else 0)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
         saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
