@@ -41,7 +41,10 @@ ARMS = {"scratch": None, "init": "runtime/models/catdog.keras", "init_new_head":
 # it gets a new head, as a user's own classes would: the backbone alone is transferred.
 RENAMED = ("a_cat", "b_dog")
 # Cross-size transfer (a 128x128 backbone starting a 64x64 run), at 100 per class only.
-EXTRA_ARMS = {"init128": "runtime/models/catdog128/model.keras"}
+# And whether a head-only warm-up pays (3 epochs training only the new head, --head-epochs 3).
+EXTRA_ARMS = {"init128": "runtime/models/catdog128/model.keras",
+              "init_new_head_warm3": "runtime/models/catdog.keras"}
+HEAD_EPOCHS = {"init_new_head_warm3": 3}
 WARMUP_EPOCHS = 3  # the run's warm-up (TrainConfig's default, under the third-of-the-run cap at 30 epochs)
 
 
@@ -82,13 +85,14 @@ def run_one(*, arm: str, init: str | None, per_class: int, seed: int, train_file
     if not data_dir.exists():
         link_folder(data_dir, train_files, class_names=class_names)
     config = TrainConfig(data=data_dir, val=val_dir, out=scratch / f"run_{arm}_{per_class}_{seed}", epochs=epochs,
-                         seed=seed, patience=epochs, force=True, init=Path(init) if init else None)
+                         seed=seed, patience=epochs, force=True, init=Path(init) if init else None,
+                         head_epochs=HEAD_EPOCHS.get(arm, 0))
     keras.backend.clear_session()
     started = time.perf_counter()
     card = train(config, command=f"benchmarks/small_data.py {arm} {per_class}/class seed {seed}")
     history = json.loads((Path(config.out) / "checkpoint" / "state.json").read_text())["history"]
     return {"arm": arm, "init": init, "per_class": per_class, "seed": seed, "epochs": epochs,
-            "learning_rate": config.learning_rate, "kept_epoch": card["best_epoch"],
+            "learning_rate": config.learning_rate, "head_epochs": config.head_epochs, "kept_epoch": card["best_epoch"],
             "val_accuracy": card["val_accuracy"], "per_class_results": card.get("per_class"),
             "seconds": round(time.perf_counter() - started, 1),
             "history": [{key: row.get(key) for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")}
@@ -232,8 +236,8 @@ def main() -> None:
             print(f"== {arm} {per_class}/class seed {seed}", file=sys.stderr, flush=True)
             runs.append(run_one(arm=arm, init=init, per_class=per_class, seed=seed, epochs=args.epochs, scratch=scratch,
                                 train_files=subset(train_files, per_class=per_class, seed=seed),
-                                val_dir=renamed_val_dir if arm == "init_new_head" else val_dir,
-                                class_names=RENAMED if arm == "init_new_head" else None))
+                                val_dir=renamed_val_dir if arm.startswith("init_new_head") else val_dir,
+                                class_names=RENAMED if arm.startswith("init_new_head") else None))
             runs_path.parent.mkdir(parents=True, exist_ok=True)
             partial = runs_path.with_suffix(".partial")
             partial.write_text(json.dumps(runs, indent=1) + "\n")

@@ -82,3 +82,9 @@ def init_model(path: Path, *, image_size: tuple[int, int], labels: tuple[str, ..
         head = model.layers[-1]
         head.set_weights(source.get_layer(head.name).get_weights())
     return model, init_record(path, head_kept=head_kept)
+
+
+def set_backbone_trainable(model, *, trainable: bool) -> None:
+    """Freeze (batch norm in inference mode too) or unfreeze every layer but the head; recompile after."""
+    for layer in _backbone_layers(model):
+        layer.trainable = trainable
