@@ -77,8 +77,9 @@ class ImageSize(click.ParamType):
                    "so short runs reach the peak rate.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=DEFAULTS.label_smoothing,
               help="Label smoothing of the cross-entropy (binary for 2 classes, categorical for more).")
-@click.option("--patience", type=click.IntRange(min=1), default=DEFAULTS.patience,
-              help="Stop after this many epochs without a better val loss (best weights are kept).")
+@click.option("--patience", type=click.IntRange(min=1), default=None,
+              help="Stop after this many epochs without a better one (higher val accuracy, or the same with a "
+                   "lower val loss); the best is kept  [default: half of --epochs, at least 5]")
 @click.option("--augment/--no-augment", default=DEFAULTS.augment, help="Random flip, zoom, shear, rotation, shift, colour.")
 @click.option("--cache-scale", type=click.FloatRange(min=1.0), default=DEFAULTS.cache_scale,
               help="Decode and cache the training photos at this multiple of --image-size (validation always "

@@ -10,6 +10,7 @@ from typing import Any, Optional
 # From random weights; train/init.py has the fine-tuning defaults used with --init.
 SCRATCH_EPOCHS = 80
 SCRATCH_LEARNING_RATE = 2e-3
+MIN_PATIENCE = 5
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class TrainConfig:
     weight_decay: float = 0.02
     warmup_epochs: int = 3
     label_smoothing: float = 0.05
-    patience: int = 20
+    patience: Optional[int] = None  # None: half of --epochs (at least 5), so a short run is not cut at its start
     augment: bool = True
     strategy: str = "default"
     cache: str = "memory"
@@ -76,6 +77,8 @@ class TrainConfig:
             object.__setattr__(self, "init", Path(self.init))
         if self.epochs is None:
             object.__setattr__(self, "epochs", INIT_EPOCHS if self.init else SCRATCH_EPOCHS)
+        if self.patience is None:
+            object.__setattr__(self, "patience", max(MIN_PATIENCE, self.epochs // 2))
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", INIT_LEARNING_RATE if self.init else SCRATCH_LEARNING_RATE)
         if self.out is None:

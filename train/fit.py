@@ -45,6 +45,9 @@ from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_res
                               load_average, make_averaging_callback, remove_stale_averages, use_average)
 
 # The files of a run in --out; any of them means the folder already holds one.
+# Below this many validation photos one photo moves val accuracy by over 2 points, and choosing the best
+# of many epochs by it mostly picks noise: the run keeps its last epoch instead (issue 28 item 4).
+MIN_SELECTION_PHOTOS = 50
 RUN_FILES = ("model.keras", "checkpoint/state.json", "checkpoint/last.keras")
 CHECKPOINT_FILES = ("state.json", "last.keras", "best.weights.h5")
 
@@ -230,11 +233,23 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
         averager = make_averaging_callback(checkpoint_dir, state=state, writer=True, ema_swap=ema_swap,
                                            average=load_average(checkpoint_dir, state=state), start_after=stop_until)
         callbacks.append(averager)
+    warmup = warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs)
+    keep_last = len(val_y) < MIN_SELECTION_PHOTOS
+    if keep_last:
+        say(f"the validation split has {len(val_y)} photos, too few to choose an epoch by (one photo moves its "
+            f"accuracy {100 / max(1, len(val_y)):.0f} points): keeping the last epoch's weights")
+    # From random weights the warm-up epochs are never kept (issue 28: an 80-photo split's loss was
+    # lowest at epoch 2); a run started with --init may well be best early.
+    skip_epochs = 0 if config.init else warmup
     callbacks.append(make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True,
-                                              ema_swap=ema_swap, stop_until=stop_until))
+                                              ema_swap=ema_swap, stop_until=stop_until, skip_epochs=skip_epochs,
+                                              keep_last=keep_last))
     say(f"training up to {config.epochs} epoch{'s' * (config.epochs != 1)} of {steps_per_epoch:,} "
         f"step{'s' * (steps_per_epoch != 1)} (batch {config.batch_size}), keeping "
-        f"the best val loss; stopping after {config.patience} epochs without a better one"
+        + ("the last epoch" if keep_last else
+           "the epoch with the best val accuracy (val loss breaks ties"
+           + (f"; none of the {skip_epochs} warm-up epochs" if skip_epochs else "") + ")")
+        + ("" if keep_last else f"; stopping after {config.patience} epochs without a better one")
         + (f" before the last {config.swa_epochs}, whose weights are averaged (SWA)" if config.swa_epochs else ""))
     started = time.perf_counter()
     try:
@@ -293,6 +308,9 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
         "init": state.get("init"),
         "swa": state.get("swa"),
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
+        "selection": (f"last epoch (only {len(val_y)} validation photos)" if keep_last else
+                      "best val accuracy, val loss breaking ties" + (f", not in the {skip_epochs} warm-up epochs"
+                                                                     if skip_epochs else "")),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
         "val_accuracy": round(float(val_accuracy), 4), "val_loss_unsmoothed": round(float(val_loss), 4),
