@@ -480,7 +480,7 @@ def _own_labels_everywhere(out: Path, result, labels: tuple[str, ...], *, image_
     assert lines[-1] == f"next: catdog-export {out / 'model.keras'} --int8"
     # Only catdog's own lines and Keras's progress (epoch lines and bars) on stderr: no library warnings or logs.
     own = ("found ", "training images: ", "validation images: ", "training up to ", "saved ", "next: ",
-           "epoch ", "validation split, per class:", "  ", "warning: class ")
+           "epoch ", "validation split, per class:", "  ", "warning: class ", "the validation split has ")
     # Per-class precision and recall, in the card and the last lines, and the confusion matrix beside the curves.
     assert [row["label"] for row in card["per_class"]] == list(labels)
     assert sum(row["photos"] for row in card["per_class"]) == card["data"]["val_images"]

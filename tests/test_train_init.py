@@ -61,6 +61,16 @@ def test_epoch_line_speaks_catdogs_words():
     assert format_duration(3725) == "1 h 02 min"
 
 
+def test_selection_keeps_higher_val_accuracy_and_breaks_ties_by_loss():
+    from catdog.train.checkpoint import is_better
+
+    state = {"best_val_accuracy": 0.5, "best_val_loss": 0.6}
+    assert is_better(accuracy=0.55, loss=0.9, state=state)  # a lower loss alone never wins...
+    assert not is_better(accuracy=0.45, loss=0.1, state=state)
+    assert is_better(accuracy=0.5, loss=0.5, state=state) and not is_better(accuracy=0.5, loss=0.7, state=state)
+    assert is_better(accuracy=None, loss=0.5, state={"best_val_loss": 0.6})  # no accuracy metric: the loss
+
+
 def _train(data: Path, out: Path, *extra: str):
     args = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--val-split", "0.25",
             "--seed", "7", "--image-size", "40", *extra]
@@ -80,6 +90,7 @@ def test_init_copies_the_backbone_across_sizes_keeps_the_head_for_the_same_label
     new_head = _train(fruit, tmp_path / "fruit_run", "--init", str(tmp_path / "first" / "model.keras"),
                       "--learning-rate", "0")
     assert new_head.exit_code == 0, new_head.output
+    assert "too few to choose an epoch by" in new_head.output and "keeping the last epoch" in new_head.output
     model = keras.models.load_model(tmp_path / "fruit_run" / "model.keras")
     assert model.input_shape == (None, 40, 40, 3) and model.output_shape == (None, 3)
     for name in ("stem_conv", "stage2_block3_conv2"):

@@ -30,8 +30,8 @@ def init_lines(init: dict[str, Any] | None) -> list[str]:
         return []
     made = init.get("card") or {}
     return [f"- **Started from:** `{init['model']}` (sha256 {init['sha256'][:12]}..., labels {init.get('labels')}, "
-            f"head {init['head']}" + (f"; its card `{made['path']}`: val accuracy {made.get('val_accuracy')}, "
-                                     f"made by `{made.get('command')}`" if made else "") + ")"]
+            f"head {init['head']}" + (f"; its card `{made['path']}` (sha256 {made['sha256'][:12]}...): val accuracy "
+                                     f"{made.get('val_accuracy')}" if made else "") + ")"]
 
 
 def per_class_lines(rows) -> list[str]:

@@ -38,7 +38,9 @@ def init_record(path: Path, *, head_kept: bool) -> dict[str, Any]:
     spec = card.get("model_spec", {}) if card else {}
     return {"model": describe_path(path), "sha256": content_sha256(path), "labels": spec.get("labels"),
             "image_size": spec.get("image_size"), "head": "kept" if head_kept else "new",
-            "card": ({"path": describe_path(Path(path).with_name("card.json")), "command": card.get("command"),
+            # Its card by path and hash, not its command, which may name another machine's folders.
+            "card": ({"path": describe_path(Path(path).with_name("card.json")),
+                      "sha256": content_sha256(Path(path).with_name("card.json")),
                       "val_accuracy": card.get("val_accuracy")} if card else None)}
 
 
