@@ -54,9 +54,6 @@ class ImageSize(click.ParamType):
               help="Start from this catdog model's weights (runtime/models/catdog.keras, a ladder rung such as "
                    "runtime/models/catdog128/model.keras, or an earlier run's model.keras), at any --image-size: "
                    "its backbone always, its head too when its labels are this run's. Best for small datasets.")
-@click.option("--head-epochs", type=click.IntRange(min=0), default=DEFAULTS.head_epochs,
-              help="With --init and new labels: train only the new head for this many epochs before the whole "
-                   "network (0: train everything from the start).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help=f"Maximum number of epochs  [default: {SCRATCH_EPOCHS}, or {INIT_EPOCHS} with --init]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,

@@ -59,8 +59,6 @@ class TrainConfig:
     # Transfer learning (issue 28): an earlier catdog model whose backbone (and head, for the same
     # labels) starts this run; see train/init.py.
     init: Optional[Path] = None
-    # With --init and a new head: train only the head for this many epochs first (0: off).
-    head_epochs: int = 0
 
     @property
     def cache_size(self) -> tuple[int, int]:

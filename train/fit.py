@@ -35,7 +35,7 @@ from catdog.train.distribute import (check_same_data, count_workers, distribute_
 from catdog.measure.per_class import confusion_matrix, format_per_class, per_class_results
 from catdog.runtime.prediction import decide
 from catdog.train.evaluate import predict_probabilities, score
-from catdog.train.init import init_model, require_init_file, set_backbone_trainable
+from catdog.train.init import init_model, require_init_file
 from catdog.train.model import build_model
 from catdog.train.progress import make_progress_callback
 from catdog.train.objective import compile_model, register_rounded_accuracy
@@ -258,17 +258,6 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
             fit_options = dict(validation_data=val_data, shuffle=False,
                                callbacks=[*callbacks, make_progress_callback(epochs=config.epochs)],
                                verbose=(1 if sys.stdout.isatty() else 2) if verbose else 0)
-            head_epochs = (min(config.head_epochs, config.epochs - 1)
-                           if initialised and initialised[1]["head"] == "new" and state["epoch"] == 0 else 0)
-            if head_epochs:
-                say(f"training only the new head for {head_epochs} epoch{'s' * (head_epochs != 1)}, then everything")
-                with strategy.scope():
-                    set_backbone_trainable(model, trainable=False)
-                    compile_model(model, config, steps_per_epoch=steps_per_epoch, num_classes=spec.num_classes)
-                model.fit(train_data, epochs=head_epochs, initial_epoch=0, **fit_options)
-                with strategy.scope():
-                    set_backbone_trainable(model, trainable=True)
-                    compile_model(model, config, steps_per_epoch=steps_per_epoch, num_classes=spec.num_classes)
             model.fit(train_data, epochs=config.epochs, initial_epoch=state["epoch"], **fit_options)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.

@@ -4,7 +4,8 @@ Small datasets need trained weights to start from; catdog ships MiniResNets at t
 sizes. The MiniResNet is fully convolutional up to its global average pool, so every weight
 below the pool has the same shape at any input size: a 128x128 model's backbone can start a
 64x64 run. The head (the last Dense layer) is kept when the init model's labels are this run's
-labels (continued training) and made new otherwise. A file that is not a Keras model, or a
+labels (continued training) and made new otherwise. Every layer trains from the first epoch: a
+head-only warm-up phase was measured and did not pay (docs/training-small-data.md). A file that is not a Keras model, or a
 model of another architecture, is refused in one line before any photo is decoded.
 """
 
@@ -85,8 +86,3 @@ def init_model(path: Path, *, image_size: tuple[int, int], labels: tuple[str, ..
         head.set_weights(source.get_layer(head.name).get_weights())
     return model, init_record(path, head_kept=head_kept)
 
-
-def set_backbone_trainable(model, *, trainable: bool) -> None:
-    """Freeze (batch norm in inference mode too) or unfreeze every layer but the head; recompile after."""
-    for layer in _backbone_layers(model):
-        layer.trainable = trainable
