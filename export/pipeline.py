@@ -28,7 +28,7 @@ from catdog.export.contract import (Contract, parse_image_size, settle_contract,
 from catdog.export.loaders import Source, default_model_path, load_source, source_sha256
 from catdog.runtime.cpu import describe_cpu
 from catdog.runtime.metadata import read_metadata
-from catdog.runtime.spec import ModelSpec, default_labels
+from catdog.runtime.spec import ModelSpec, default_labels, read_card
 
 
 class ConversionError(CatdogError):
@@ -160,7 +160,9 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
                "extra": {"verified_cpu_classes": [cpu["class"]], "test_time_augmentation": config.tta,
                          "source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
                          "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
-                         "source_units": head.units, "export_options": options}}
+                         "source_units": head.units, "export_options": options,
+                         # The model the source's training started from (catdog-train --init), from its card.
+                         "source_init": read_card(model_path).get("init")}}
     partials, results = {}, []
     try:
         for index, job in enumerate(jobs, start=1):

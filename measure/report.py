@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from catdog.measure.config import BenchConfig
 from catdog.measure.progress import Progress
+from catdog.measure.per_class import format_per_class
 from catdog.measure.runner import BenchResult
 from catdog.errors import CatdogError, MissingExtraError
 
@@ -129,7 +130,18 @@ def format_table(result: BenchResult) -> str:
                        for index, (cell, width) in enumerate(zip(line, widths))).rstrip() for line in grid]
     lines.insert(1, "  ".join("-" * width for width in widths))
     footer = build_footer_lines(result)
-    return "\n".join(build_header_lines(result) + [""] + lines + ([""] + footer if footer else []))
+    return "\n".join(build_header_lines(result) + [""] + lines + ([""] + footer if footer else [])
+                     + per_class_section(result))
+
+
+def per_class_section(result: BenchResult) -> list[str]:
+    """Per model with --data, the per-class precision and recall table training prints too."""
+    lines = []
+    for row in result.rows:
+        if row.get("per_class"):
+            lines += ["", f"per class, {row['model']} ({row['format']} {row['precision']}):"]
+            lines += ["  " + line for line in format_per_class(row["per_class"])]
+    return lines
 
 
 def build_json_rows(result: BenchResult) -> list[dict[str, Any]]:
@@ -149,7 +161,8 @@ def render_markdown(result: BenchResult) -> str:
     lines.append("|" + "|".join("---" if index < RIGHT_ALIGNED_FROM else "---:" for index in range(len(COLUMNS))) + "|")
     lines += ["| " + " | ".join(format_row(row)) + " |" for row in result.rows]
     footer = build_footer_lines(result)
-    return "\n".join(lines + ([""] + footer if footer else [])) + "\n"
+    per_class = per_class_section(result)
+    return "\n".join(lines + ([""] + footer if footer else []) + (["", "```", *per_class[1:], "```"] if per_class else [])) + "\n"
 
 
 def write_markdown(result: BenchResult, path: Path) -> None:

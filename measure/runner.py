@@ -9,10 +9,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from catdog.runtime.prediction import decide
 from catdog.measure.accuracy import (compute_accuracy, compute_agreement, list_labelled_images, load_images,
                                    match_classes, predict_in_batches)
 from catdog.measure.coldstart import measure_cold_start
 from catdog.measure.config import BenchConfig
+from catdog.measure.per_class import per_class_results
 from catdog.measure.keras_baseline import (KerasBaseline, describe_source, find_source_model, head_from_metadata,
                                          load_keras_baseline)
 from catdog.measure.machine import describe_machine
@@ -235,7 +237,8 @@ def add_accuracy(contestants: list[Contestant], *, config: BenchConfig, progress
         values = probabilities[contestant.name]
         targets = match_classes(class_names, contestant.spec.labels, model=contestant.name)[classes]
         contestant.row.update(accuracy=compute_accuracy(values, targets), agreement=compute_agreement(values, baseline),
-                              images=len(paths))
+                              images=len(paths),
+                              per_class=per_class_results(targets, decide(values), labels=contestant.spec.labels))
 
 
 def add_speedups(rows: list[dict[str, Any]]) -> None:

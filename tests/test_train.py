@@ -479,7 +479,17 @@ def _own_labels_everywhere(out: Path, result, labels: tuple[str, ...], *, image_
     assert lines[-2].startswith(f"saved {out / 'model.keras'}: val accuracy ")
     assert lines[-1] == f"next: catdog-export {out / 'model.keras'} --int8"
     # Only catdog's own lines and Keras's progress (epoch lines and bars) on stderr: no library warnings or logs.
-    own = ("found ", "training images: ", "validation images: ", "training up to ", "saved ", "next: ")
+    own = ("found ", "training images: ", "validation images: ", "training up to ", "saved ", "next: ",
+           "epoch ", "validation split, per class:", "  ", "warning: class ", "the validation split has ")
+    # Per-class precision and recall, in the card and the last lines, and the confusion matrix beside the curves.
+    assert [row["label"] for row in card["per_class"]] == list(labels)
+    assert sum(row["photos"] for row in card["per_class"]) == card["data"]["val_images"]
+    assert np.array(card["confusion"]["counts"]).sum() == card["data"]["val_images"]
+    assert (out / "confusion.png").stat().st_size > 0 and "recall" in card_md
+    table = lines[lines.index("validation split, per class:") + 1:-2]
+    assert [line.split()[0] for line in table] == ["class", *labels]
+    # catdog's own epoch lines, one per epoch run.
+    assert len([line for line in lines if line.startswith("epoch ")]) == card["epochs_run"]
     progress = re.compile(r"^(Epoch \d+/\d+|\s*\d+/\d+ )")
     assert all(line.startswith(own) or progress.match(line) for line in lines), lines
     assert not result.stdout.strip(), result.stdout  # training's results are files, not stdout

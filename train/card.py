@@ -24,6 +24,28 @@ def teacher_lines(teachers: Sequence[dict[str, Any]], *, weight: float) -> list[
     return lines
 
 
+def init_lines(init: dict[str, Any] | None) -> list[str]:
+    """The card's --init line: the starting model's file, hash, labels, head and the card it came from."""
+    if not init:
+        return []
+    made = init.get("card") or {}
+    return [f"- **Started from:** `{init['model']}` (sha256 {init['sha256'][:12]}..., labels {init.get('labels')}, "
+            f"head {init['head']}" + (f"; its card `{made['path']}` (sha256 {made['sha256'][:12]}...): val accuracy "
+                                     f"{made.get('val_accuracy')}" if made else "") + ")"]
+
+
+def per_class_lines(rows) -> list[str]:
+    """The card's per-class table (validation split) as Markdown lines."""
+    if not rows:
+        return []
+    def percent(value):
+        return "-" if value is None else f"{value:.1%}"
+    return ["- **Per class (validation split):**", "", "  | class | photos | precision | recall |",
+            "  |---|---:|---:|---:|",
+            *[f"  | {row['label']} | {row['photos']:,} | {percent(row['precision'])} | {percent(row['recall'])} |"
+              for row in rows], ""]
+
+
 def describe_task(spec: dict[str, Any]) -> str:
     """The card's task sentence for a ModelSpec dict: labels with indices, input and output."""
     labels = spec["labels"]
@@ -83,11 +105,13 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         f"weight decay {config['weight_decay']}, {card['loss']} with label smoothing {config['label_smoothing']}.",
         f"- **Recipe:** {describe_recipe(config)[:1].upper()}{describe_recipe(config)[1:]}",
         *teacher_lines(card.get("teachers") or [], weight=config["distill_weight"]),
+        *init_lines(card.get("init")),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
         "validation split; never selected on any test set.",
+        *per_class_lines(card.get("per_class")),
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",
         f"- **Versions:** {card['versions']}", "",
-        "Curves: `curves.png`; per-epoch numbers: `history.csv`.", "",
+        "Curves: `curves.png`; confusion matrix: `confusion.png`; per-epoch numbers: `history.csv`.", "",
     ]
     write_text_atomically(folder / "card.md", "\n".join(lines))
 
@@ -128,6 +152,32 @@ def write_curves(path: Path, history: list[dict[str, Any]], *, title: str, best_
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
+    figure.tight_layout()
+    write_atomically(Path(path), lambda temporary: figure.savefig(temporary, dpi=100, metadata={"Title": title}))
+    plt.close(figure)
+
+
+def write_confusion(path: Path, matrix, *, labels: Sequence[str], title: str) -> None:
+    """Plot the (K, K) confusion counts (rows true, columns decided) with the label names on both axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(4.0, 0.6 * len(labels) + 2.5)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix, cmap="Blues")
+    ticks = range(len(labels))
+    axis.set_xticks(ticks, labels, rotation=45, ha="right")
+    axis.set_yticks(ticks, labels)
+    axis.set_xlabel("decided class")
+    axis.set_ylabel("true class")
+    peak = max(1, int(matrix.max()))
+    for row in ticks:
+        for column in ticks:
+            axis.text(column, row, f"{int(matrix[row][column]):,}", ha="center", va="center",
+                      color="white" if matrix[row][column] > peak / 2 else "black")
+    axis.set_title(title)
     figure.tight_layout()
     write_atomically(Path(path), lambda temporary: figure.savefig(temporary, dpi=100, metadata={"Title": title}))
     plt.close(figure)

@@ -58,12 +58,28 @@ def fresh_state() -> dict[str, Any]:
     return {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0, "history": [], "seconds": 0.0}
 
 
+def is_better(*, accuracy: float | None, loss: float | None, state: dict[str, Any]) -> bool:
+    """The model-selection rule (issue 28 item 4, measured by benchmarks/small_data.py): a higher val
+    accuracy, or the same with a lower val loss. A small split's loss is noisy and can be lowest in
+    an early, barely trained epoch; accuracy is what the user gets, and the loss only breaks its ties."""
+    if loss is None:
+        return False
+    best_accuracy, best_loss = state.get("best_val_accuracy"), state.get("best_val_loss")
+    if best_loss is None:
+        return True
+    if accuracy is None or best_accuracy is None:  # a model without an accuracy metric: the loss alone
+        return loss < best_loss
+    return accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss)
+
+
 def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: int, writer: bool, ema_swap=None,
-                             stop_until: int | None = None):
+                             stop_until: int | None = None, skip_epochs: int = 0, keep_last: bool = False):
     """Build the Keras callback; `writer` is False on non-chief workers, which write nothing.
 
     Early stopping applies up to epoch `stop_until` (1-based; None: every epoch), so it never cuts
-    short the epochs that stochastic weight averaging keeps (see `swa.py`).
+    short the epochs that stochastic weight averaging keeps (see `swa.py`). The first `skip_epochs`
+    (a from-scratch run's warm-up) are never kept and never count towards `patience`; with
+    `keep_last` (a validation split too small to choose by) every epoch replaces the one before.
 
     With `ema_swap` (the run's `keras.callbacks.SwapEMAWeights`, which validates the weight
     average) the best weights saved are the average; the resumable `last.keras` keeps the raw
@@ -74,7 +90,7 @@ def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: i
     folder = Path(folder)
 
     class EpochCheckpoint(keras.callbacks.Callback):
-        """Checkpoint every epoch and stop when val loss has not improved for `patience` epochs."""
+        """Checkpoint every epoch and stop after `patience` epochs without a better one (`is_better`)."""
 
         def on_epoch_begin(self, epoch, logs=None):
             self.started = time.perf_counter()
@@ -87,11 +103,13 @@ def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: i
                    "learning_rate": learning_rate, "seconds": round(seconds, 3)}
             state["history"].append(row)
             state["epoch"], state["seconds"] = epoch + 1, state["seconds"] + seconds
-            val_loss = logs.get("val_loss")
-            improved = val_loss is not None and (state["best_val_loss"] is None or val_loss < state["best_val_loss"])
+            val_loss, val_accuracy = logs.get("val_loss"), logs.get("val_accuracy")
+            warming_up = epoch + 1 <= skip_epochs
+            improved = not warming_up and (keep_last or is_better(accuracy=val_accuracy, loss=val_loss, state=state))
             if improved:
                 state["best_val_loss"], state["best_epoch"], state["wait"] = float(val_loss), epoch + 1, 0
-            else:
+                state["best_val_accuracy"] = float(val_accuracy) if val_accuracy is not None else None
+            elif not warming_up:
                 state["wait"] += 1
             if writer:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -106,8 +124,8 @@ def make_checkpoint_callback(folder: Path, *, state: dict[str, Any], patience: i
                 write_atomically(folder / "last.keras", self.model.save)
                 write_text_atomically(folder / "state.json", json.dumps(state, indent=1))
             if state["wait"] >= patience and (stop_until is None or epoch + 1 <= stop_until):
-                print(f"\nEarly stopping: val loss has not improved for {patience} epochs "
-                      f"(best {state['best_val_loss']:.4f} at epoch {state['best_epoch']}).", file=sys.stderr)
+                print(f"early stopping: no better epoch for {patience} epochs (kept epoch {state['best_epoch']})",
+                      file=sys.stderr)
                 self.model.stop_training = True
 
     return EpochCheckpoint()

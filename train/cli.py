@@ -11,7 +11,8 @@ import click
 
 from catdog.clikit import RecordedCommand, invoked_command
 from catdog.errors import exit_on_error
-from catdog.train.config import TrainConfig
+from catdog.train.config import SCRATCH_EPOCHS, SCRATCH_LEARNING_RATE, TrainConfig
+from catdog.train.init import INIT_EPOCHS, INIT_LEARNING_RATE
 from catdog.train.model import MIN_IMAGE_SIZE
 
 DEFAULTS = TrainConfig(data=Path("."))
@@ -49,7 +50,12 @@ class ImageSize(click.ParamType):
                    "[default: runs/<name of the --data folder>]")
 @click.option("--image-size", type=ImageSize(), default=str(DEFAULTS.image_size[0]),
               help="Model input size in pixels: N for N x N, or HxW.")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, help="Maximum number of epochs.")
+@click.option("--init", type=click.Path(path_type=Path), default=None,
+              help="Start from this catdog model's weights (runtime/models/catdog.keras, a ladder rung such as "
+                   "runtime/models/catdog128/model.keras, or an earlier run's model.keras), at any --image-size: "
+                   "its backbone always, its head too when its labels are this run's. Best for small datasets.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help=f"Maximum number of epochs  [default: {SCRATCH_EPOCHS}, or {INIT_EPOCHS} with --init]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
               help="Global batch size (split over replicas).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, help="Random seed; same seed, same weights on CPU.")
@@ -60,15 +66,17 @@ class ImageSize(click.ParamType):
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its checkpoint.")
 @click.option("--force", is_flag=True, help="Start over in an OUT that already holds a run: its checkpoint is dropped at once, its model "
                    "and card are replaced when the new run ends.")
-@click.option("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Peak AdamW learning rate.")
+@click.option("--learning-rate", type=float, default=None,
+              help=f"Peak AdamW learning rate  [default: {SCRATCH_LEARNING_RATE:g}, or {INIT_LEARNING_RATE:g} with --init]")
 @click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, help="AdamW decoupled weight decay.")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=DEFAULTS.warmup_epochs,
               help="Linear warm-up epochs before cosine decay, capped at a third of --epochs (rounded down) "
                    "so short runs reach the peak rate.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=DEFAULTS.label_smoothing,
               help="Label smoothing of the cross-entropy (binary for 2 classes, categorical for more).")
-@click.option("--patience", type=click.IntRange(min=1), default=DEFAULTS.patience,
-              help="Stop after this many epochs without a better val loss (best weights are kept).")
+@click.option("--patience", type=click.IntRange(min=1), default=None,
+              help="Stop after this many epochs without a better one (higher val accuracy, or the same with a "
+                   "lower val loss); the best is kept  [default: half of --epochs, at least 5]")
 @click.option("--augment/--no-augment", default=DEFAULTS.augment, help="Random flip, zoom, shear, rotation, shift, colour.")
 @click.option("--cache-scale", type=click.FloatRange(min=1.0), default=DEFAULTS.cache_scale,
               help="Decode and cache the training photos at this multiple of --image-size (validation always "
@@ -118,7 +126,7 @@ def main(verbose: bool, **options) -> None:
     with exit_on_error(), contextlib.redirect_stdout(sys.stderr):
         from catdog.train.fit import train
 
-        train(config, command=command)
+        train(config, command=command, verbose=verbose)
 
 
 if __name__ == "__main__":

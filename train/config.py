@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+# From random weights; train/init.py has the fine-tuning defaults used with --init.
+SCRATCH_EPOCHS = 80
+SCRATCH_LEARNING_RATE = 2e-3
+MIN_PATIENCE = 5
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -14,18 +19,18 @@ class TrainConfig:
 
     data: Path
     out: Optional[Path] = None  # None: runs/<the --data folder's name>, so each dataset gets its own run
-    epochs: int = 80
+    epochs: Optional[int] = None  # None: 80, or INIT_EPOCHS with --init (fine-tuning needs fewer)
     batch_size: int = 64  # the global batch; with several replicas each gets batch_size // replicas
     seed: int = 42
     val_split: float = 0.1
     val: Optional[Path] = None
     resume: bool = False
     force: bool = False  # replace an earlier run in `out` instead of refusing
-    learning_rate: float = 2e-3
+    learning_rate: Optional[float] = None  # None: 2e-3, or INIT_LEARNING_RATE with --init
     weight_decay: float = 0.02
     warmup_epochs: int = 3
     label_smoothing: float = 0.05
-    patience: int = 20
+    patience: Optional[int] = None  # None: half of --epochs (at least 5), so a short run is not cut at its start
     augment: bool = True
     strategy: str = "default"
     cache: str = "memory"
@@ -51,6 +56,9 @@ class TrainConfig:
     # (see train/swa.py); 0 is off.
     swa_epochs: int = 0
     swa_learning_rate: float = 2e-4  # a tenth of the default peak rate
+    # Transfer learning (issue 28): an earlier catdog model whose backbone (and head, for the same
+    # labels) starts this run; see train/init.py.
+    init: Optional[Path] = None
 
     @property
     def cache_size(self) -> tuple[int, int]:
@@ -61,6 +69,16 @@ class TrainConfig:
         # Any iterable of paths (click's `multiple` gives a tuple; one path is one teacher).
         teachers = (self.teacher,) if isinstance(self.teacher, (str, Path)) else (self.teacher or ())
         object.__setattr__(self, "teacher", tuple(Path(path) for path in teachers))
+        from catdog.train.init import INIT_EPOCHS, INIT_LEARNING_RATE
+
+        if self.init is not None:
+            object.__setattr__(self, "init", Path(self.init))
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", INIT_EPOCHS if self.init else SCRATCH_EPOCHS)
+        if self.patience is None:
+            object.__setattr__(self, "patience", max(MIN_PATIENCE, self.epochs // 2))
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", INIT_LEARNING_RATE if self.init else SCRATCH_LEARNING_RATE)
         if self.out is None:
             object.__setattr__(self, "out", Path("runs") / (Path(self.data).resolve().name or "run"))
 

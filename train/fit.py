@@ -16,12 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from catdog import __version__
 from catdog.errors import CatdogError, require_tensorflow
 from catdog.folders import ensure_writable
 from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation, make_dataset
-from catdog.train.card import curves_title, write_card, write_curves
+from catdog.train.card import curves_title, write_card, write_confusion, write_curves
 from catdog.train.checkpoint import (fresh_state, load_resumable_state, load_state, make_checkpoint_callback,
                                      write_atomically, write_history)
 from catdog.train.config import TrainConfig
@@ -30,15 +32,22 @@ from catdog.train.data import (LabelledFiles, cache_folder, class_counts, decode
 from catdog.train.distill import require_teacher_file, teacher_record
 from catdog.train.distribute import (check_same_data, count_workers, distribute_dataset, fix_keras_distributed_fit,
                                      is_chief, make_strategy, per_replica_batch_size, wait_for_all_workers)
-from catdog.train.evaluate import evaluate
+from catdog.measure.per_class import confusion_matrix, format_per_class, per_class_results
+from catdog.runtime.prediction import decide
+from catdog.train.evaluate import predict_probabilities, score
+from catdog.train.init import init_model, require_init_file
 from catdog.train.model import build_model
+from catdog.train.progress import make_progress_callback
 from catdog.train.objective import compile_model, register_rounded_accuracy
-from catdog.train.report import found_message, next_command, saved_message
+from catdog.train.report import few_photos_warnings, found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
 from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_resumed_average, check_swa_options,
                               load_average, make_averaging_callback, remove_stale_averages, use_average)
 
 # The files of a run in --out; any of them means the folder already holds one.
+# Below this many validation photos one photo moves val accuracy by over 2 points, and choosing the best
+# of many epochs by it mostly picks noise: the run keeps its last epoch instead (issue 28 item 4).
+MIN_SELECTION_PHOTOS = 50
 RUN_FILES = ("model.keras", "checkpoint/state.json", "checkpoint/last.keras")
 CHECKPOINT_FILES = ("state.json", "last.keras", "best.weights.h5")
 
@@ -86,7 +95,7 @@ def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict
     return train_files, val_files, split
 
 
-def train(config: TrainConfig, *, command: str) -> dict:
+def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
     """Train the MiniResNet as `config` says; write model.keras, history, curves and card to `config.out`.
 
     Returns the card as a dict. On Ctrl-C the last finished epoch stays in `out/checkpoint`,
@@ -106,6 +115,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         raise CatdogError("--teacher needs augmentation, which draws the crops both models see; drop --no-augment")
     for teacher in config.teacher:
         require_teacher_file(teacher)
+    if config.init is not None:
+        require_init_file(config.init)
     check_swa_options(epochs=config.epochs, swa_epochs=config.swa_epochs, swa_learning_rate=config.swa_learning_rate,
                       learning_rate=config.learning_rate)
     if config.resume and config.force:
@@ -136,6 +147,13 @@ def train(config: TrainConfig, *, command: str) -> dict:
     strategy = make_strategy(config.strategy)
     replicas, workers = strategy.num_replicas_in_sync, count_workers(config.strategy)
     per_replica = per_replica_batch_size(config.batch_size, replicas=replicas)
+    initialised = None
+    if config.init is not None and state is None:
+        # Loaded (and refused, in one line) before minutes of decoding.
+        with strategy.scope():
+            initialised = init_model(config.init, image_size=spec.image_size, labels=labels, seed=config.seed)
+        say(f"starting from {config.init}: its backbone, "
+            + ("and its head (same labels)" if initialised[1]["head"] == "kept" else "with a new head for these labels"))
     # Non-chief workers run the same code but write into a throwaway folder, removed at exit
     # even when training fails or is interrupted.
     write_dir = out if chief else Path(tempfile.mkdtemp(prefix="catdog-worker-"))
@@ -148,6 +166,8 @@ def train(config: TrainConfig, *, command: str) -> dict:
         clear_checkpoint(checkpoint_dir)
 
     say(found_message(split["class_counts"]["train"], split["class_counts"]["val"], val_folder=config.val))
+    for line in few_photos_warnings(split["class_counts"]["train"], split["class_counts"]["val"]):
+        say(line)
     if config.strategy != "default":
         say(f"strategy {config.strategy}: {workers} worker(s), {replicas} replica(s), global batch "
             f"{config.batch_size}, per-replica batch {per_replica}")
@@ -196,7 +216,9 @@ def train(config: TrainConfig, *, command: str) -> dict:
         else:
             state = fresh_state()
             state["model_spec"] = spec.to_dict()
-            model = build_model(image_size=spec.image_size, num_classes=spec.num_classes, seed=config.seed)
+            model = (initialised[0] if initialised else
+                     build_model(image_size=spec.image_size, num_classes=spec.num_classes, seed=config.seed))
+            state["init"] = initialised[1] if initialised else None
             compile_model(model, config, steps_per_epoch=steps_per_epoch, num_classes=spec.num_classes)
     fix_keras_distributed_fit(model, strategy, workers=workers)
     # A resumed run records every command that contributed to it, the first one first.
@@ -211,19 +233,32 @@ def train(config: TrainConfig, *, command: str) -> dict:
         averager = make_averaging_callback(checkpoint_dir, state=state, writer=True, ema_swap=ema_swap,
                                            average=load_average(checkpoint_dir, state=state), start_after=stop_until)
         callbacks.append(averager)
+    warmup = warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs)
+    keep_last = len(val_y) < MIN_SELECTION_PHOTOS
+    if keep_last:
+        say(f"the validation split has {len(val_y)} photos, too few to choose an epoch by (one photo moves its "
+            f"accuracy {100 / max(1, len(val_y)):.0f} points): keeping the last epoch's weights")
+    # From random weights the warm-up epochs are never kept (issue 28: an 80-photo split's loss was
+    # lowest at epoch 2); a run started with --init may well be best early.
+    skip_epochs = 0 if config.init else warmup
     callbacks.append(make_checkpoint_callback(checkpoint_dir, state=state, patience=config.patience, writer=True,
-                                              ema_swap=ema_swap, stop_until=stop_until))
+                                              ema_swap=ema_swap, stop_until=stop_until, skip_epochs=skip_epochs,
+                                              keep_last=keep_last))
     say(f"training up to {config.epochs} epoch{'s' * (config.epochs != 1)} of {steps_per_epoch:,} "
         f"step{'s' * (steps_per_epoch != 1)} (batch {config.batch_size}), keeping "
-        f"the best val loss; stopping after {config.patience} epochs without a better one"
+        + ("the last epoch" if keep_last else
+           "the epoch with the best val accuracy (val loss breaks ties"
+           + (f"; none of the {skip_epochs} warm-up epochs" if skip_epochs else "") + ")")
+        + ("" if keep_last else f"; stopping after {config.patience} epochs without a better one")
         + (f" before the last {config.swa_epochs}, whose weights are averaged (SWA)" if config.swa_epochs else ""))
     started = time.perf_counter()
     try:
         if state["epoch"] < config.epochs and (state["wait"] < config.patience or state["epoch"] > stop_until):
             # shuffle=False: the tf.data pipeline shuffles itself; Keras's flag would only warn.
-            model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-                      callbacks=callbacks, shuffle=False,
-                      verbose=1 if sys.stdout.isatty() else 2)
+            fit_options = dict(validation_data=val_data, shuffle=False,
+                               callbacks=[*callbacks, make_progress_callback(epochs=config.epochs)],
+                               verbose=(1 if sys.stdout.isatty() else 2) if verbose else 0)
+            model.fit(train_data, epochs=config.epochs, initial_epoch=state["epoch"], **fit_options)
     except KeyboardInterrupt:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
         saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
@@ -242,7 +277,11 @@ def train(config: TrainConfig, *, command: str) -> dict:
         use_average(final, averager.average, state=state, batches=lambda: make_dataset(
             train_x, train_y, batch_size=config.batch_size, seed=config.seed, augmentation=augmentation,
             num_classes=spec.num_classes, output_size=spec.image_size))
-    val_accuracy, val_loss = evaluate(final, val_x, val_y)
+    probabilities = predict_probabilities(final, val_x)
+    val_accuracy, val_loss = score(probabilities, val_y)
+    val_truth = np.asarray(val_y).astype(int)
+    per_class = per_class_results(val_truth, decide(probabilities), labels=labels)
+    confusion = confusion_matrix(val_truth, decide(probabilities), num_classes=spec.num_classes)
     write_atomically(write_dir / "model.keras", final.save)
     write_history(write_dir / "history.csv", state["history"])
     averaged = averaged_epochs(state) if averager is not None else None
@@ -255,22 +294,33 @@ def train(config: TrainConfig, *, command: str) -> dict:
         "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
         "teachers": [teacher_record(path) for path in config.teacher],
+        "init": state.get("init"),
         "swa": state.get("swa"),
         "warmup_epochs": warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs),
+        "selection": (f"last epoch (only {len(val_y)} validation photos)" if keep_last else
+                      "best val accuracy, val loss breaking ties" + (f", not in the {skip_epochs} warm-up epochs"
+                                                                     if skip_epochs else "")),
         "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
         "wall_seconds": round(state["seconds"], 1), "training_seconds_this_session": round(time.perf_counter() - started, 1),
         "val_accuracy": round(float(val_accuracy), 4), "val_loss_unsmoothed": round(float(val_loss), 4),
+        "per_class": per_class, "confusion": {"rows": "true class", "columns": "decided class",
+                                              "labels": list(labels), "counts": confusion.tolist()},
         "strategy": config.strategy, "workers": workers, "replicas": replicas,
         "per_replica_batch_size": per_replica,
         "versions": {"catdog": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
         "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cores",
     }
+    write_confusion(write_dir / "confusion.png", confusion, labels=labels,
+                    title=f"{out.name or out}: validation split, {len(val_truth):,} photos")
     write_card(write_dir, card=card)
     wait_for_all_workers(strategy)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
         return card
+    say("validation split, per class:")
+    for line in format_per_class(per_class):
+        say("  " + line)
     say(saved_message(out / "model.keras", val_accuracy=val_accuracy, best_epoch=state["best_epoch"],
                       epochs_run=state["epoch"], averaged=averaged))
     say(next_command(out / "model.keras"))

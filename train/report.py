@@ -50,6 +50,25 @@ def found_message(train_counts: Mapping[str, int], val_counts: Mapping[str, int]
             f"training on all {train_total:,}, validating on {val_total:,} from {val_folder}")
 
 
+# Below these counts a class's validation recall, or its training, cannot be trusted (issue 28 item 5).
+FEW_VAL_PHOTOS = 10
+FEW_TRAIN_PHOTOS = 5
+
+
+def few_photos_warnings(train_counts: Mapping[str, int], val_counts: Mapping[str, int]) -> list[str]:
+    """One warning line per class with fewer than FEW_VAL_PHOTOS validation or FEW_TRAIN_PHOTOS training photos."""
+    lines = []
+    for name in train_counts:
+        train, val = train_counts[name], val_counts.get(name, 0)
+        problems = ([f"{val} validation photo{'s' * (val != 1)} (its recall moves {100 / max(val, 1):.0f} points a photo)"]
+                    if val < FEW_VAL_PHOTOS else [])
+        problems += [f"{train} training photo{'s' * (train != 1)}"] if train < FEW_TRAIN_PHOTOS else []
+        if problems:
+            lines.append(f"warning: class {name} has only {' and '.join(problems)}; add photos of {name} "
+                         "for results you can trust")
+    return lines
+
+
 def saved_message(model_path: Path, *, val_accuracy: float, best_epoch: int, epochs_run: int,
                   averaged: tuple[int, int] | None = None) -> str:
     """`saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)`, or with SWA's
