@@ -179,7 +179,7 @@ def test_two_workers_on_loopback_train_one_epoch(tmp_path):
         assert "2 worker(s), 2 replica(s), global batch 8, per-replica batch 4" in output
 
     # Both workers log the same epoch metrics: they are aggregated over every replica.
-    epoch_lines = [re.search(r"val_loss: [0-9.]+", output).group(0) for output in outputs]
+    epoch_lines = [re.search(r"val loss [0-9.]+, val accuracy [0-9.]+%", output).group(0) for output in outputs]
     assert epoch_lines[0] == epoch_lines[1]
 
     chief_out, worker_out = tmp_path / "out0", tmp_path / "out1"
