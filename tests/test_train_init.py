@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from catdog.measure.per_class import confusion_matrix, format_per_class, per_class_results
 from catdog.train.cli import main
 from catdog.train.config import TrainConfig
-from catdog.train.progress import epoch_line, format_duration
+from catdog.train.progress import DecodeProgress, epoch_line, format_duration
 from catdog.train.report import few_photos_warnings
 from conftest import write_class_folder, write_colour_classes
 
@@ -59,6 +59,21 @@ def test_epoch_line_speaks_catdogs_words():
     assert line == "epoch 3/30: loss 0.412, accuracy 81.2%, val loss 0.500, val accuracy 79.5% (4.1 s, ETA 1 min 50 s)"
     assert "ETA" not in epoch_line(epoch=2, epochs=2, logs={}, seconds=1, remaining_seconds=0)
     assert format_duration(3725) == "1 h 02 min"
+
+
+
+def test_decoding_progress_is_catdogs_own_lines_not_a_keras_bar():
+    import io
+    import re
+
+    stream = io.StringIO()
+    progress = DecodeProgress("training images", count=4, every=0.0, stream=stream)
+    for done in range(1, 5):
+        progress.update(done)
+    progress.finish()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("training images: 1 of 4 decoded (25%, ETA ") and len(lines) == 4
+    assert re.fullmatch(r"training images: decoded 4 files in [0-9.]+ s", lines[-1])
 
 
 def test_selection_keeps_higher_val_accuracy_and_breaks_ties_by_loss():

@@ -22,6 +22,7 @@ from catdog.errors import CatdogError
 from catdog.runtime.files import list_images
 from catdog.runtime.preprocess import load_image
 from catdog.runtime.spec import ModelSpec
+from catdog.train.progress import DecodeProgress
 
 # How many files are decoded (and copied) per step when building or compacting a cache.
 DECODE_CHUNK = 4096
@@ -190,11 +191,8 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
         images = np.empty((count, height, width, 3), dtype=np.uint8)
     keep = np.zeros(count, dtype=bool)
     skipped = 0
-    from keras.utils import Progbar  # only train/ calls this, and it has Keras
-
-    # Keras's bar has no title of its own, so a line above it says what it counts.
     print(f"{description}: decoding {count:,} files at {height}x{width}", file=sys.stderr, flush=True)
-    progress = Progbar(count, unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
+    progress = DecodeProgress(description, count=count)
     try:
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
             # Chunks bound the number of pending decodes, which matters for a million files.
@@ -206,8 +204,8 @@ def decode_images(files: LabelledFiles, *, spec: ModelSpec,
                         print(f"warning: skipped {files.paths[index]}: {problem}", file=sys.stderr)
                     else:
                         images[index], keep[index] = array, True
-                    if index % 256 == 0 or index == count - 1:
-                        progress.update(index + 1)
+                    progress.update(index + 1)
+        progress.finish()
         if skipped:
             print(f"warning: {skipped} of {count} files could not be read and were skipped", file=sys.stderr)
         labels = np.asarray(files.labels, dtype=np.float32)[keep]
