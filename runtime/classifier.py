@@ -61,24 +61,24 @@ class Classifier:
         """The model's labels, in output index order."""
         return self.engine.labels
 
-    def predict(self, image: Any, *, errors: str = "raise") -> Prediction | list[Prediction]:
+    def predict(self, image: Any, *, raise_on_error: bool | None = None) -> Prediction | list[Prediction]:
         """Classify one image, or a list of images (or an (N, H, W, 3) array) in one batch.
 
-        `errors="raise"` (the default) raises the decoding error (OSError, ValueError or Pillow's)
-        of the first unreadable image; `errors="record"` returns an error record (`error` set,
-        `label` None) in its place and classifies the rest, as the CLI does.
+        A list gives one result per item, as the CLI does: an unreadable item becomes an error
+        record (`error` set, `label` None) in its place and the rest are classified. A single image
+        that cannot be read raises its decoding error (OSError, ValueError or Pillow's).
+        `raise_on_error=True` raises on a list's first unreadable item too; `False` returns an error
+        record for a single image too.
         """
         if isinstance(image, (list, tuple)) or (isinstance(image, np.ndarray) and image.ndim == 4):
-            return self.predict_batch(list(image), errors=errors)
-        return self.predict_batch([image], errors=errors)[0]
+            return self.predict_batch(list(image), raise_on_error=bool(raise_on_error))
+        return self.predict_batch([image], raise_on_error=raise_on_error is not False)[0]
 
-    def predict_batch(self, images: Sequence[Any], *, errors: str = "raise") -> list[Prediction]:
+    def predict_batch(self, images: Sequence[Any], *, raise_on_error: bool = False) -> list[Prediction]:
         """Classify several images in one inference call; each latency is the whole batch's time.
 
-        `errors` is "raise" or "record", as in `predict`; anything else raises ValueError.
+        An unreadable image is an error record in its place, or raises with `raise_on_error=True`.
         """
-        if errors not in ("raise", "record"):
-            raise ValueError(f"errors must be 'raise' or 'record', got {errors!r}")
         started = time.perf_counter()
         if not images:
             return []
@@ -86,8 +86,8 @@ class Classifier:
         for image in images:
             try:
                 entries.append((describe_source(image), load_image(image, spec=self.engine.spec), None, started))
-            except Exception as error:  # noqa: BLE001 - with "record", every unreadable input is one error record
-                if errors == "raise":
+            except Exception as error:  # noqa: BLE001 - every unreadable input is one error record
+                if raise_on_error:
                     raise
                 entries.append((describe_source(image), None, error, started))
         # The CLI's own batching step: one inference, error records in place, latency from `started`.

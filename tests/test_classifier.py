@@ -58,18 +58,19 @@ def test_lists_and_4d_arrays_give_one_prediction_each(classifier):
     assert classifier.predict([]) == []
 
 
-def test_unreadable_image_raises_or_becomes_an_error_record(classifier, tmp_path):
+def test_a_list_gives_error_records_in_place_and_a_single_image_raises(classifier, tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not an image")
+    first, failed, text, last = classifier.predict([blue_image(), tmp_path / "empty.jpg", tmp_path / "notes.txt",
+                                                    blue_image()])
+    assert first.label == last.label == "dog" and first.probabilities == last.probabilities
+    assert failed.label is None and failed.source == str(tmp_path / "empty.jpg") and "empty" in failed.error
+    assert text.label is None and text.source == str(tmp_path / "notes.txt") and text.error
     with pytest.raises(Exception, match="cannot identify|empty"):
         classifier.predict(tmp_path / "empty.jpg")
     with pytest.raises(Exception, match="cannot identify|empty"):
-        classifier.predict([blue_image(), tmp_path / "empty.jpg"])
-    first, failed, last = classifier.predict([blue_image(), tmp_path / "empty.jpg", blue_image()], errors="record")
-    assert first.label == last.label == "dog" and first.probabilities == last.probabilities
-    assert failed.label is None and failed.source == str(tmp_path / "empty.jpg") and "empty" in failed.error
-    assert classifier.predict(tmp_path / "empty.jpg", errors="record").error == failed.error
-    with pytest.raises(ValueError, match="'raise' or 'record'"):
-        classifier.predict(blue_image(), errors="ignore")
+        classifier.predict([blue_image(), tmp_path / "empty.jpg"], raise_on_error=True)
+    assert classifier.predict(tmp_path / "empty.jpg", raise_on_error=False).error == failed.error
 
 
 def test_prediction_record_uses_error_instead_of_label():
