@@ -94,8 +94,9 @@ mount --rbind /dev "$root/dev"
 mount -t sysfs sysfs "$root/sys" 2>/dev/null || true
 mount -t tmpfs tmpfs "$root/tmp"
 command=$(printf '%q ' "$@")
+chroot_bin=$(command -v chroot)
 exec env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
-  chroot "$root" /bin/bash -c "cd $workdir 2>/dev/null || cd /root; [ -f .venv/bin/activate ] && source .venv/bin/activate; $command"
+  "$chroot_bin" "$root" /bin/bash -c "cd $workdir 2>/dev/null || cd /root; [ -f .venv/bin/activate ] && source .venv/bin/activate; $command"
 EOF
 }
 

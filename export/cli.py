@@ -46,6 +46,10 @@ DEFAULTS = ExportConfig()
 @click.option("--custom-objects", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.py",
               help="Python file defining the model's custom layers (classes Keras reports it cannot locate), "
                    "imported and given to Keras' custom_object_scope.")
+@click.option("--verify-on", default=None, metavar="CLASSES",
+              help="Also verify each file on these emulated CPU classes, comma-separated: avx2 (x86 without VNNI, "
+                   "qemu-x86_64 -cpu Haswell), cortex-a72 (Raspberry Pi 4), cortex-a76 (Pi 5; both in the clone's "
+                   ".ci/arm64-userland.sh, as root). A file that fails on any is not written.  [default: the host only]")
 @click.option("--force", is_flag=True, help="Replace files in --out exported from a different source model.")
 @click.option("--verbose", is_flag=True, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(verbose: bool, **options) -> None:

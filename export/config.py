@@ -32,6 +32,7 @@ class ExportConfig:
     force: bool = False  # replace files exported from a different source model
     tta: str = "none"  # "flip": fold the mean of each image and its mirror into the exported graph
     custom_objects: Optional[Path] = None  # a .py file defining the model's custom layers
+    verify_on: Optional[str] = None  # "avx2,cortex-a72,cortex-a76": emulated CPU classes each file is also checked on
 
     def precisions(self) -> tuple[str, ...]:
         """The requested precisions in a fixed order; fp32 when no precision flag is given."""

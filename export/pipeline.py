@@ -21,7 +21,7 @@ import numpy as np
 
 from catdog.errors import CatdogError, shorten_middle
 from catdog.folders import ensure_writable
-from catdog.export import artifact, calibration, heads, onnx_export, outputs, tflite, verify
+from catdog.export import artifact, calibration, emulated, heads, onnx_export, outputs, tflite, verify
 from catdog.export.config import ExportConfig
 from catdog.export.contract import (Contract, parse_image_size, settle_contract, settle_image_size,
                                     settle_pixel_range)
@@ -67,6 +67,7 @@ class Export:
     tta: str = "none"  # test-time augmentation folded into every file
     check_notes: tuple[str, ...] = ()  # what the check cannot tell, printed under "checked on"
     cpu: dict | None = None  # catdog.runtime.cpu.describe_cpu() of the host the files were verified on
+    emulated_classes: tuple[str, ...] = ()  # the --verify-on classes, e.g. ("x86-64 avx2", "aarch64")
 
 
 def plan_jobs(config: ExportConfig) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -93,6 +94,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
     shipped = config.model is None
     model_path = default_model_path() if shipped else Path(config.model)
     jobs, notes = plan_jobs(config)
+    emulated_classes = emulated.parse_classes(config.verify_on)
+    emulated.check_available(emulated_classes)  # a missing emulator fails before any work
     for note in notes:
         log(f"note: {note}")
     ensure_writable(config.out)
@@ -157,7 +160,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
                "tta": config.tta,
                # The class of the CPU the checks below run on: an int8 file's answers can depend on it. The
                # emulated classes a file is also verified on are appended to the same list.
-               "extra": {"verified_cpu_classes": [cpu["class"]], "test_time_augmentation": config.tta,
+               "extra": {"verified_cpu_classes": [cpu["class"], *(emulated.class_name(name) for name in emulated_classes)],
+                         "test_time_augmentation": config.tta,
                          "source_model": model_name, "source_sha256": sha256, "source_format": source.kind,
                          "source_output": head.source_output, "source_pixel_range": list(head.source_pixel_range),
                          "source_units": head.units, "export_options": options,
@@ -173,6 +177,11 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             try:
                 check = verify_file(partials[targets[job]], metadata=metadata, images=check_images,
                                     labels=check_labels, reference=reference, max_drop=config.max_drop)
+                for name in emulated_classes if check.failure is None else ():
+                    log(f"[{index}/{len(jobs)}] {job[0]} {job[1]}: verifying as {name} ({emulated.class_name(name)}, emulated)")
+                    check = verify_emulated(partials[targets[job]], name=name, check=check, metadata=metadata,
+                                            images=check_images, labels=check_labels, reference=reference,
+                                            max_drop=config.max_drop)
             except CatdogError:
                 raise
             except Exception as error:  # noqa: BLE001 - a file the runtime cannot run is one line, not a traceback
@@ -183,7 +192,8 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
             outputs.commit(partials)
     finally:
         outputs.discard_all(partials)
-    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, check_notes, cpu)
+    return Export(source, model_name, contract, checked_on, tuple(results), notes, config.tta, check_notes, cpu,
+                  tuple(emulated.class_name(name) for name in emulated_classes))
 
 
 def calibration_check_notes(calibration_images: np.ndarray | None, *, calibration_source: str | None,
@@ -270,6 +280,18 @@ def build_file(model_format: str, precision: str, *, context: dict) -> tuple[byt
     if model_format == "tflite":
         return artifact.embed_tflite_metadata(raw, metadata, spec=spec), metadata
     return artifact.embed_onnx_metadata(proto, metadata), metadata
+
+
+def verify_emulated(path: Path, *, name: str, check: verify.Verification, metadata: dict, images: np.ndarray,
+                    labels: np.ndarray | None, reference: np.ndarray, max_drop: float) -> verify.Verification:
+    """The host's check, kept when the file passes the same gate as emulated class NAME; else that failure."""
+    probabilities = emulated.file_probabilities(path, images, name=name)
+    result = verify.compare(probabilities, reference=reference, labels=labels, precision=metadata["precision"],
+                            max_drop=max_drop)
+    if result.failure is None:
+        return check
+    return verify.Verification(result.agreement, result.max_difference, result.mean_difference, result.accuracy,
+                               result.keras_accuracy, f"{result.failure} on {emulated.class_name(name)} (emulated {name})")
 
 
 def verify_file(path: Path, *, metadata: dict, images: np.ndarray, labels: np.ndarray | None, reference: np.ndarray,

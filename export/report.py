@@ -32,6 +32,7 @@ def format_summary(export: Export) -> str:
         f"checked on: {export.checked_on}",
         *export.check_notes,
         *([describe_host(export.cpu)] if export.cpu else []),
+        *([f"also verified on (emulated): {', '.join(export.emulated_classes)}"] if export.emulated_classes else []),
         "",
     ]
     if export.tta == "flip":

@@ -62,6 +62,27 @@ def litert_benchmark_available() -> bool:
         return False
 
 
+def engine_floor_unavailable() -> Optional[str]:
+    """Why litert-benchmark cannot run on this CPU, or None when it can.
+
+    ai-edge-litert 2.3's benchmark tool loads a library compiled with ARMv8.1 LSE atomics and dies
+    with SIGILL (exit 132) on an arm64 CPU without them, such as the Raspberry Pi 4's Cortex-A72
+    (measured under qemu-aarch64 -cpu cortex-a72; cortex-a76, the Pi 5's, runs it).
+    """
+    from catdog.runtime.cpu import read_architecture
+
+    if read_architecture() != "aarch64":
+        return None
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.lower().startswith("features")), None)
+    if flags is not None and "atomics" not in flags:
+        return "litert-benchmark needs ARMv8.1 LSE atomics, which this CPU lacks (e.g. a Raspberry Pi 4's Cortex-A72)"
+    return None
+
+
 def measure_engine_floor(model_path: Path, *, threads: int = 1, runs: int = 2000,
                          warmup: int = 100) -> Optional[EngineFloor]:
     """Run `litert-benchmark` on a .tflite file and return its median; None when it cannot.
@@ -71,7 +92,7 @@ def measure_engine_floor(model_path: Path, *, threads: int = 1, runs: int = 2000
     Takes about runs x latency plus ~1 s of start-up. Never raises for a missing tool.
     """
     model_path = Path(model_path)
-    if model_path.suffix.lower() != ".tflite" or not litert_benchmark_available():
+    if model_path.suffix.lower() != ".tflite" or not litert_benchmark_available() or engine_floor_unavailable():
         return None
     with tempfile.TemporaryDirectory(prefix="catdog-floor-") as folder:
         result_path = Path(folder) / "result.json"
@@ -127,6 +148,8 @@ def add_engine_floors(rows: list[dict], *, threads: int, runs: int = 2000) -> No
         floor = measure_engine_floor(Path(row["path"]), threads=threads, runs=runs) if row.get("format") == "tflite" else None
         row["engine_floor_ms"] = None if floor is None else floor.median_ms
         row["engine_floor"] = None if floor is None else floor.to_dict()
+        if floor is None and row.get("format") == "tflite" and engine_floor_unavailable():
+            row["engine_floor"] = {"unavailable": engine_floor_unavailable()}
 
 
 def add_folder_throughput(contestants: list, *, min_seconds: float = 0.5) -> None:

@@ -57,10 +57,27 @@ def test_results_do_not_alias_the_interpreter_tensors():
 def test_engine_floor_runs_litert_benchmark_for_tflite_only():
     if not floor.litert_benchmark_available():
         pytest.skip("ai-edge-litert's benchmark tool is not installed")
+    if floor.engine_floor_unavailable():  # e.g. a Pi 4: the tool itself dies with SIGILL there
+        assert floor.measure_engine_floor(SHIPPED_TFLITE, threads=1, runs=20, warmup=2) is None
+        pytest.skip(floor.engine_floor_unavailable())
     result = floor.measure_engine_floor(SHIPPED_TFLITE, threads=1, runs=20, warmup=2)
     assert result is not None and result.median_ms > 0 and result.runs == 20
     assert "litert-benchmark" in result.tool
     assert floor.measure_engine_floor(Path("model.onnx")) is None
+
+
+def test_engine_floor_knows_an_arm64_cpu_without_lse_atomics(monkeypatch, tmp_path):
+    import catdog.runtime.cpu as cpu
+
+    monkeypatch.setattr(cpu, "read_architecture", lambda: "aarch64")
+    real_read_text = Path.read_text
+    cpuinfo = {"value": "Features\t: fp asimd evtstrm crc32 cpuid\n"}
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: cpuinfo["value"] if str(self) == "/proc/cpuinfo"
+                        else real_read_text(self, *a, **k))
+    assert "LSE atomics" in floor.engine_floor_unavailable()
+    assert floor.measure_engine_floor(SHIPPED_TFLITE, runs=5, warmup=1) is None
+    cpuinfo["value"] = "Features\t: fp asimd atomics asimddp\n"  # a Pi 5's Cortex-A76
+    assert floor.engine_floor_unavailable() is None
 
 
 def test_engine_floor_is_none_when_the_tool_fails(tmp_path):
@@ -85,7 +102,9 @@ def test_bench_hooks_fill_floor_and_folder_throughput_columns():
     rows = [{"format": "tflite", "path": str(SHIPPED_TFLITE)}, {"format": "onnx", "path": "model.onnx"}]
     floor.add_engine_floors(rows, threads=1, runs=10)
     assert rows[1]["engine_floor_ms"] is None and rows[1]["engine_floor"] is None
-    if floor.litert_benchmark_available():
+    if floor.engine_floor_unavailable():
+        assert rows[0]["engine_floor_ms"] is None and "LSE atomics" in rows[0]["engine_floor"]["unavailable"]
+    elif floor.litert_benchmark_available():
         assert rows[0]["engine_floor_ms"] > 0 and rows[0]["engine_floor"]["runs"] == 10
     contestants = [SimpleNamespace(row={"format": "tflite"}, probabilities=engine.predict, spec=engine.spec),
                    SimpleNamespace(row={"format": "keras"}, probabilities=None, spec=engine.spec)]
