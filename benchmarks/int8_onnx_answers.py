@@ -26,7 +26,8 @@ import click
 import numpy as np
 
 from catdog.measure.machine import describe_machine
-from onnx_int8_recipes import EMULATORS, TARGETS, run_probe, score  # benchmarks/ is on sys.path
+from answers import TARGETS, score  # benchmarks/ is on sys.path
+from onnx_int8_recipes import EMULATORS, run_probe
 from results_io import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "int8_onnx_answers"

@@ -37,14 +37,14 @@ import numpy as np
 from catdog.export.onnx_export import INT8_RECIPE, Int8Recipe
 from catdog.measure.machine import describe_machine
 from catdog.runtime.cpu import describe_cpu
-from results_io import write_results  # benchmarks/ is the script's own folder
+from answers import TARGETS, score  # benchmarks/ is the script's own folder
+from results_io import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "onnx_int8_recipes"
 FP32_MODEL = Path("runtime/models/catdog_fp32.onnx")
 CALIBRATION = Path("export/samples/calibration")
 VALIDATION = Path("export/samples/validation")
 EMULATORS = {"qemu Haswell": ["qemu-x86_64-static", "-cpu", "Haswell"]}
-TARGETS = {"min_agreement_percent": 99.0, "max_abs_dp": 0.15, "max_accuracy_delta_points": 0.5}
 
 ARMS = (
     ("U8S8 per-channel, head float (shipped before)", Int8Recipe()),
@@ -100,22 +100,6 @@ def run_probe(folder: Path, *, prefix: list[str]) -> tuple[dict, dict[str, np.nd
     cpu = json.loads((folder / f"cpu_{tag}.json").read_text())
     with np.load(folder / f"probabilities_{tag}.npz") as stored:
         return cpu, {key: stored[key] for key in stored.files}
-
-
-def score(probabilities: np.ndarray, *, fp32: np.ndarray, labels: np.ndarray) -> dict:
-    """Agreement with fp32, max |dP| and accuracy, compared on counts of images; and whether the targets hold."""
-    from catdog.runtime.prediction import decide
-
-    decided, reference = decide(probabilities), decide(fp32)
-    count = len(labels)
-    agreeing, correct, fp32_correct = (int((decided == reference).sum()), int((decided == labels).sum()),
-                                       int((reference == labels).sum()))
-    max_dp = float(np.abs(probabilities.astype(np.float64) - fp32.astype(np.float64)).max())
-    meets = (agreeing * 100 >= TARGETS["min_agreement_percent"] * count and max_dp <= TARGETS["max_abs_dp"]
-             and abs(correct - fp32_correct) * 100 <= TARGETS["max_accuracy_delta_points"] * count)
-    return {"images": count, "agreeing": agreeing, "agreement": agreeing / count, "flips": count - agreeing,
-            "max_abs_dp": max_dp, "correct": correct, "accuracy": correct / count,
-            "accuracy_delta_points": 100.0 * (correct - fp32_correct) / count, "meets_targets": bool(meets)}
 
 
 def write_markdown(report: dict, path: Path) -> None:

@@ -35,7 +35,8 @@ import numpy as np
 from catdog.measure.machine import describe_machine
 from catdog.runtime.cpu import describe_cpu
 from catdog.runtime.models import DEFAULT_ORDER, MODELS_DIR, SPEED_TABLE_NAME
-from onnx_int8_recipes import EMULATORS, TARGETS, score  # benchmarks/ is the script's own folder
+from answers import TARGETS, score  # benchmarks/ is the script's own folder
+from onnx_int8_recipes import EMULATORS
 from results_io import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_by_class"

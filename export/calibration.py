@@ -19,6 +19,7 @@ import numpy as np
 
 from catdog.errors import CatdogError
 from catdog.export.samples import CALIBRATION_DIR, VALIDATION_DIR
+from catdog.provenance import describe_path
 from catdog.runtime.files import list_images
 from catdog.runtime.preprocess import load_image
 from catdog.runtime.spec import ModelSpec
@@ -76,7 +77,7 @@ def card_calibration_paths(model_path: Path) -> tuple[list[Path], str] | None:
     train, _ = split_files(list_labelled_files(folder), val_fraction=fraction)
     step = max(1, len(train.paths) // CALIBRATION_LIMIT)
     paths = list(train.paths[::step][:CALIBRATION_LIMIT])
-    return paths, f"training split of {folder}, {len(paths)} images"
+    return paths, f"training split of {describe_path(folder)}, {len(paths)} images"
 
 
 def card_spec(model_path: Path) -> ModelSpec | None:
@@ -103,10 +104,22 @@ def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
     fraction = data.get("val_fraction") or (card.get("config") or {}).get("val_split")
     if not folder or not fraction:
         return None
-    for candidate in (Path(folder), Path(model_path).parent / folder):
+    local = _checkpoint_data_folder(model_path)
+    for candidate in (Path(folder), Path(model_path).parent / folder, *([Path(local)] if local else [])):
         if candidate.is_dir():
             return candidate, float(fraction)
     return None
+
+
+def _checkpoint_data_folder(model_path: Path) -> str | None:
+    """The data folder's path on this machine, from the run's checkpoint state (cards hold only its name)."""
+    import json
+
+    try:
+        state = json.loads((Path(model_path).parent / "checkpoint" / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return state.get("data_folder") if isinstance(state, dict) else None
 
 
 def load_validation_set(val_dir: Path | None, *, model_path: Path, spec: ModelSpec,
@@ -119,11 +132,11 @@ def load_validation_set(val_dir: Path | None, *, model_path: Path, spec: ModelSp
 
     if val_dir is not None:
         files = list_labelled_files(Path(val_dir))
-        source = str(val_dir)
+        source = describe_path(val_dir)
     elif (found := card_data_folder(model_path)) is not None:
         folder, fraction = found
         _, files = split_files(list_labelled_files(folder), val_fraction=fraction)
-        source = f"validation split ({fraction:g}) of {folder}"
+        source = f"validation split ({fraction:g}) of {describe_path(folder)}"
     elif shipped:
         files = list_labelled_files(VALIDATION_DIR)
         source = "shipped validation samples"

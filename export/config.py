@@ -44,6 +44,9 @@ class ExportConfig:
         return ("tflite", "onnx") if self.format == "all" else (self.format,)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with paths as strings."""
-        return {key: str(value) if isinstance(value, Path) else value
+        """Return a JSON-ready dict with paths as strings, machine-free (`catdog.provenance.describe_path`):
+        it goes into every exported file's metadata, and files travel."""
+        from catdog.provenance import describe_path
+
+        return {key: describe_path(value) if isinstance(value, Path) else value
                 for key, value in dataclasses.asdict(self).items()}

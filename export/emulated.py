@@ -84,7 +84,7 @@ def file_probabilities(path: Path, images: np.ndarray, *, name: str) -> np.ndarr
                                path=path, images=images, inside=None, name=name)
     script = find_userland_script()
     root = Path(os.environ.get("CATDOG_ARM64_ROOT", "/var/cache/catdog/arm64-bookworm"))
-    inside = Path("/root/catdog-verify") / f"{os.getpid()}-{name}"
+    inside = Path("/root/catdog-emulated") / f"{os.getpid()}-{name}"
     folder = root / inside.relative_to("/")
     try:
         return _run_worker(["bash", str(script), "run", name, "python", "-m", "catdog.export.emulated"], folder,

@@ -26,6 +26,7 @@ from catdog.export.config import ExportConfig
 from catdog.export.contract import (Contract, parse_image_size, settle_contract, settle_image_size,
                                     settle_pixel_range)
 from catdog.export.loaders import Source, default_model_path, load_source, source_sha256
+from catdog.provenance import describe_path
 from catdog.runtime.cpu import describe_cpu
 from catdog.runtime.metadata import read_metadata
 from catdog.runtime.spec import ModelSpec, default_labels, read_card
@@ -151,7 +152,7 @@ def export_model(config: ExportConfig, *, log: Callable[[str], None] | None = No
         if (warning := calibration.label_mix_warning(decide(reference), labels=spec.labels)) is not None:
             log(warning)
 
-    model_name = f"shipped:{model_path.name}" if shipped else str(model_path)
+    model_name = f"shipped:{model_path.name}" if shipped else describe_path(model_path)
     cpu = describe_cpu()
     options = {**config.to_dict(), "model": model_name,
                "calibration_images": None if calibration_images is None else int(len(calibration_images)),
@@ -233,7 +234,7 @@ def _find_calibration(config: ExportConfig, *, model_path: Path, spec: ModelSpec
                       shipped: bool) -> tuple[np.ndarray | None, str | None]:
     if config.calib is not None:
         images = calibration.load_calibration_images(config.calib, spec=spec)
-        return images, f"{config.calib}, {len(images)} images"
+        return images, f"{describe_path(config.calib)}, {len(images)} images"
     if shipped:
         # The samples were drawn from the shipped model's own training split; using them whether or
         # not the dataset is on this machine keeps the shipped int8 files reproducible.

@@ -18,6 +18,7 @@ from PIL import Image
 
 from conftest import CATDOG_SPEC
 from catdog.errors import CatdogError
+from catdog.provenance import describe_path
 from catdog.export import verify
 from catdog.export.cli import main
 from catdog.export.config import ExportConfig
@@ -135,7 +136,7 @@ def test_fp32_and_int8_export_verifies_is_all_integer_and_carries_metadata(works
         metadata = read_metadata(out / name)
         assert metadata["labels"] == ["cat", "dog"]
         assert metadata["model_spec"]["output"] == "softmax" and metadata["model_spec"]["pixel_range"] == [0.0, 255.0]
-        assert metadata["source_output"] == "sigmoid" and metadata["source_model"] == str(workspace["model"])
+        assert metadata["source_output"] == "sigmoid" and metadata["source_model"] == describe_path(workspace["model"]) == workspace["model"].name
         assert metadata["input"]["shape"] == [None, 64, 64, 3] and metadata["output"]["shape"] == [None, 2]
         assert len(metadata["source_sha256"]) == 64
         assert metadata["format"] == name.rsplit(".", 1)[1] and metadata["precision"] in name

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from catdog.provenance import describe_path
 from catdog.export.cli import main
 from catdog.export.verify import file_probabilities
 from catdog.runtime.cli import main as run_main
@@ -148,7 +149,7 @@ def test_seed_notebook_model_has_the_notebooks_parameter_count(seed_export):
 def test_seed_notebook_savedmodel_exports_and_runs_like_tf_keras(seed_export):
     result, out = seed_export["result"], seed_export["out"]
     assert result.exit_code == 0, result.output
-    assert "source: " + str(seed_export["root"] / "seed_model") in result.output
+    assert "source: " + describe_path(seed_export["root"] / "seed_model") in result.output
     assert "the model expects 0..1 (from --pixel-range)" in result.output
     names = sorted(path.name for path in out.iterdir())
     assert names == ["seed_model_fp32.onnx", "seed_model_fp32.tflite", "seed_model_int8.onnx", "seed_model_int8.tflite"]

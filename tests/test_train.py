@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from catdog.provenance import describe_path
 from catdog.train.cli import ImageSize, main
 from catdog.train.data import list_labelled_files, split_files
 from catdog.train.report import found_message, next_command, saved_message, task_text
@@ -298,7 +299,7 @@ def test_distillation_from_an_ensemble_is_reproducible_names_its_teachers_and_re
     weights = [keras.models.load_model(tmp_path / name / "model.keras").get_weights() for name in ("one", "two")]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     card = json.loads((tmp_path / "one" / "card.json").read_text())
-    assert [record["model"] for record in card["teachers"]] == [str(teacher), str(second)]
+    assert [record["model"] for record in card["teachers"]] == [describe_path(teacher), describe_path(second)]
     assert [record["image_size"] for record in card["teachers"]] == [[24, 24], [20, 20]]
     assert card["config"]["distill_weight"] == 0.7 and card["command"].count("--teacher") == 2
     assert "**Teachers (their mean probability):**" in (tmp_path / "one" / "card.md").read_text()

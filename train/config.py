@@ -84,9 +84,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict with paths as strings."""
+        from catdog.provenance import describe_path
+
         def plain(value):
-            if isinstance(value, Path):
-                return str(value)
+            if isinstance(value, Path):  # never the machine's layout: cards travel (catdog.provenance)
+                return describe_path(value)
             return tuple(plain(item) for item in value) if isinstance(value, tuple) else value
 
         return {key: plain(value) for key, value in dataclasses.asdict(self).items()}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catdog.provenance import describe_path
 from catdog.errors import CatdogError
 from catdog.export.loaders import source_sha256
 from catdog.runtime.spec import read_card
@@ -52,7 +53,7 @@ def teacher_record(path: Path) -> dict[str, Any]:
     """What the student's card says of its teacher: the path as given, its SHA-256, and, from the
     teacher's own card beside it when there is one, its input size, val accuracy and command."""
     path = Path(path)
-    record: dict[str, Any] = {"model": str(path), "sha256": source_sha256(path)}
+    record: dict[str, Any] = {"model": describe_path(path), "sha256": source_sha256(path)}
     card = read_card(path)
     if card:
         record.update(image_size=card.get("model_spec", {}).get("image_size"), val_accuracy=card.get("val_accuracy"),

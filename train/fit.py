@@ -39,6 +39,7 @@ from catdog.train.init import init_model, require_init_file
 from catdog.train.model import build_model
 from catdog.train.progress import make_progress_callback
 from catdog.train.objective import compile_model, register_rounded_accuracy
+from catdog.provenance import describe_command, describe_path, hash_folder
 from catdog.train.report import few_photos_warnings, found_message, next_command, saved_message
 from catdog.train.schedule import run_schedule, warmup_epochs_for
 from catdog.train.swa import (averaged_epochs, averaging_starts_after, check_resumed_average, check_swa_options,
@@ -73,6 +74,12 @@ def clear_checkpoint(folder: Path) -> None:
         remove_stale_averages(folder, keep=())
 
 
+def data_identity(folder: Path) -> dict:
+    """The data folder's image count and content hash: a card names the folder without its path."""
+    images, sha256 = hash_folder(folder)
+    return {"images": images, "sha256": sha256}
+
+
 def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict]:
     """List and split the files, without decoding them; raise one line for unusable data."""
     files = list_labelled_files(config.data)
@@ -81,7 +88,7 @@ def list_splits(config: TrainConfig) -> tuple[LabelledFiles, LabelledFiles, dict
         if val_files.class_names != files.class_names:
             raise CatdogError(f"--val {config.val} has classes {', '.join(val_files.class_names)} but --data has "
                               f"{', '.join(files.class_names)}: both need the same class folders")
-        split = {"method": "folder", "val": str(config.val)}
+        split = {"method": "folder", "val": describe_path(config.val)}
     else:
         train_files, val_files = split_files(files, val_fraction=config.val_split)
         split = {"method": "stratified by class, ordered by sha256 of the file name",
@@ -222,7 +229,10 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
             compile_model(model, config, steps_per_epoch=steps_per_epoch, num_classes=spec.num_classes)
     fix_keras_distributed_fit(model, strategy, workers=workers)
     # A resumed run records every command that contributed to it, the first one first.
-    state.setdefault("commands", []).append(command)
+    state.setdefault("commands", []).append(describe_command(command))  # machine-free: cards travel
+    # The card names the data folder without its path; this machine's own path stays in the checkpoint
+    # (never shipped), so `catdog-export` can still find the run's calibration and validation photos.
+    state["data_folder"] = str(Path(config.data).resolve())
     # SwapEMAWeights (a library callback) puts the weight average in the model for validation;
     # the checkpoint uses it again to save the average as the best weights.
     ema_swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=False) if config.ema else None
@@ -288,10 +298,10 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
     write_curves(write_dir / "curves.png", state["history"], title=curves_title(out.name or str(out), labels),
                  best_epoch=state["best_epoch"], averaged=averaged)
     card = {
-        "run": str(out), "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
+        "run": describe_path(out), "model": "model.keras", "architecture": "MiniResNet (catdog.train.model)",
         "parameters": int(final.count_params()), "command": state["commands"][0], "commands": state["commands"],
         "config": config.to_dict(),
-        "data": {"folder": str(config.data), **split}, "model_spec": spec.to_dict(),
+        "data": {"folder": describe_path(config.data), **data_identity(config.data), **split}, "model_spec": spec.to_dict(),
         "loss": "binary cross-entropy" if spec.num_classes == 2 else "categorical cross-entropy",
         "teachers": [teacher_record(path) for path in config.teacher],
         "init": state.get("init"),

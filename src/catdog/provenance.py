@@ -36,6 +36,23 @@ def describe_path(path: str | os.PathLike | None, *, base: str | os.PathLike | N
         return given.resolve().name or "."
 
 
+def describe_command(command: str, *, base: str | os.PathLike | None = None) -> str:
+    """A command line as a shipped file may record it: each absolute path in it through `describe_path`.
+
+    `catdog-train --data /home/ann/photos --out=/home/ann/runs/x` -> `catdog-train --data photos --out=x`
+    (from outside those folders); relative paths and every other word are kept as typed.
+    """
+    import shlex
+
+    def clean(word: str) -> str:
+        option, equals, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        if value.startswith(("/", "~")):
+            return f"{option}{equals}{describe_path(value, base=base)}"
+        return word
+
+    return shlex.join(clean(word) for word in shlex.split(command))
+
+
 def hash_folder(folder: str | os.PathLike) -> tuple[int, str]:
     """(number of images, SHA-256 over their relative paths and contents) of `folder`.
 
