@@ -51,6 +51,8 @@ TARGETS = {"min_agreement_percent": 99.0, "max_abs_dp": 0.15, "max_accuracy_drop
 FP32_MAX_ABS_DP = 1e-4  # an fp32 file on another class: float noise only
 HOW = {"native": "native", "avx2": "qemu-x86_64 -cpu Haswell", "cortex-a72": "qemu-aarch64, Raspberry Pi 4 core",
        "cortex-a76": "qemu-aarch64, Raspberry Pi 5 core"}
+# The class each emulated worker must report (catdog.runtime.cpu), or the emulation is not what it says.
+EXPECTED_CLASS = {"avx2": "x86-64 avx2", "cortex-a72": "aarch64", "cortex-a76": "aarch64 asimddp"}
 CLASSES = {  # name: how the worker is started (None: the arm64 userland with that QEMU_CPU)
     "native": [],
     "avx2": ["qemu-x86_64-static", "-cpu", "Haswell"],
@@ -146,6 +148,9 @@ def run_class(name: str, *, files: list[str], photos: dict[str, list[str]], scra
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise SystemExit(f"cpu_matrix: the {name} worker failed (exit {done.returncode}): {last}")
     cpu = json.loads((folder / "cpu.json").read_text())
+    if name in EXPECTED_CLASS and cpu["class"] != EXPECTED_CLASS[name]:
+        raise SystemExit(f"cpu_matrix: the {name} worker reports class {cpu['class']!r}, not "
+                         f"{EXPECTED_CLASS[name]!r}: the emulation is not the CPU it names")
     cpu["wall_seconds"] = round(time.perf_counter() - started, 1)
     with np.load(folder / "probabilities.npz") as stored:
         return cpu, {key: stored[key] for key in stored.files}
@@ -222,7 +227,10 @@ def write_markdown(report: dict, path: Path) -> None:
             row = next(item for item in report["rows"] if item["file"] == name and item["class"] == class_name)
             result = row.get("vs_twin") or row.get("vs_native")
             reference = "fp32 twin, same class" if "vs_twin" in row else "native answers"
-            verdict = "" if row["meets_targets"] else " **MISSED**"
+            if result is None:  # an fp32 file, and no native run to hold it to
+                cells.append("reference")
+                continue
+            verdict = "" if row["meets_targets"] is not False else " **MISSED**"
             cells.append(f"{result['agreement']:.1%} ({result['flips']} flips), dP {result['max_abs_dp']:.3f}, "
                          f"{result['accuracy']:.1%} vs {result['reference_accuracy']:.1%}{verdict}")
         lines.append(f"| `{Path(name).name}` | {reference} | " + " | ".join(cells) + " |")
