@@ -38,7 +38,7 @@ rm -rf "$(dirname "$twin")"
 
 echo "cpu-matrix: every shipped file on 4 CPU classes, $sample photos each"
 status=0
-"$host_bin/python" benchmarks/cpu_matrix.py --twin "$twin" --sample "$sample" --out "$out/cpu_matrix" \
+"$host_bin/python" benchmarks/cpu_matrix.py --jobs 2 --twin "$twin" --sample "$sample" --out "$out/cpu_matrix" \
   2> "$out/matrix.err" || status=$?
 cat "$out/matrix.err" >&2
 [ -f "$out/cpu_matrix.md" ] || fail "benchmarks/cpu_matrix.py wrote no table (exit $status; above)"

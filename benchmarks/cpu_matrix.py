@@ -35,7 +35,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,7 @@ HOW = {"native": "native", "avx2": "qemu-x86_64 -cpu Haswell", "cortex-a72": "qe
        "cortex-a76": "qemu-aarch64, Raspberry Pi 5 core"}
 # The class each emulated worker must report (catdog.runtime.cpu), or the emulation is not what it says.
 EXPECTED_CLASS = {"avx2": "x86-64 avx2", "cortex-a72": "aarch64", "cortex-a76": "aarch64 asimddp"}
+PREPARING = threading.Lock()
 CLASSES = {  # name: how the worker is started (None: the arm64 userland with that QEMU_CPU)
     "native": [],
     "avx2": ["qemu-x86_64-static", "-cpu", "Haswell"],
@@ -129,12 +132,13 @@ def run_class(name: str, *, files: list[str], photos: dict[str, list[str]], scra
         if not (copy / ".venv" / "bin" / "catdog-run").exists():
             raise SystemExit(f"cpu_matrix: no catdog install in the arm64 userland ({copy}): "
                              "run .ci/arm64-userland.sh build and install first")
-        for item in files + [photo for group in photos.values() for photo in group]:
-            # The clone's copy lacks what is not tracked (e.g. an exported twin).
-            if not (copy / item).exists():
-                (copy / item).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPOSITORY / item, copy / item)
-        shutil.copy2(Path(__file__), copy / "benchmarks" / Path(__file__).name)  # this very script
+        with PREPARING:  # two arm64 classes share the copy
+            for item in files + [photo for group in photos.values() for photo in group]:
+                # The clone's copy lacks what is not tracked (e.g. an exported twin).
+                if not (copy / item).exists():
+                    (copy / item).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(REPOSITORY / item, copy / item)
+            shutil.copy2(Path(__file__), copy / "benchmarks" / Path(__file__).name)  # this very script
         command = ["bash", str(REPOSITORY / ".ci" / "arm64-userland.sh"), "run", name,
                    "python", "benchmarks/cpu_matrix.py", "--worker", str(inside)]
     else:
@@ -257,6 +261,7 @@ def main() -> int:
     parser.add_argument("--model-photos", action="append", default=[], metavar="MODEL=FOLDER",
                         help="Photos at a rung's own size for its files (default: catdog96=" + PHOTOS96 + ").")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Results path without suffix (.json, .md).")
+    parser.add_argument("--jobs", type=int, default=1, help="Classes run at once (one process each; default 1).")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker:
@@ -273,13 +278,19 @@ def main() -> int:
     for key, folder in model_photos.items():
         photos[key] = sample_photos(REPOSITORY / folder, sample=arguments.sample)
     results = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for name in classes:
-            print(f"cpu_matrix: {name}: {len(files)} files on {len(photos['default'])} photos each", file=sys.stderr,
-                  flush=True)
-            results[name] = run_class(name, files=files, photos=photos, scratch=Path(scratch))
-            print(f"cpu_matrix: {name} is `{results[name][0]['class']}` ({results[name][0]['wall_seconds']} s)",
-                  file=sys.stderr, flush=True)
+
+    def one(name: str, scratch: Path) -> tuple[dict, dict]:
+        print(f"cpu_matrix: {name}: {len(files)} files on {len(photos['default'])} photos each", file=sys.stderr,
+              flush=True)
+        result = run_class(name, files=files, photos=photos, scratch=scratch)
+        print(f"cpu_matrix: {name} is `{result[0]['class']}` ({result[0]['wall_seconds']} s)", file=sys.stderr,
+              flush=True)
+        return result
+
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=arguments.jobs) as pool:
+        # Each worker is one single-threaded process: --jobs 2 runs two classes at once on a 2-core host.
+        futures = {name: pool.submit(one, name, Path(scratch)) for name in classes}
+        results = {name: future.result() for name, future in futures.items()}
     rows = build_rows(results, files=files, photos=photos)
     from catdog.runtime.cpu import describe_cpu
 
