@@ -6,8 +6,8 @@
 # through benchmarks/cpu_matrix.py, which exits non-zero when any file misses a target on any class.
 # Expects `.ci/arm64-userland.sh build` and `install` to have run (as .ci/arm64.sh does before calling
 # this); checks that and fails in one line if not. Needs root (the arm64 userland's chroot).
-#   CATDOG_MATRIX_SAMPLE  photos per file (a seeded sample; default 200: all 500 took 13 min with --jobs 2
-#                         on this 2-core shared host, over the stage's ~10 min; 500 = all of them)
+#   CATDOG_MATRIX_SAMPLE  photos per file (a seeded sample; default 200: the stage took 107 s on this 2-core
+#                         host; all 500 took 13 min with --jobs 2 while the host was shared; 500 = all of them)
 #   CATDOG_HOST_VENV      the x86 venv with catdog[train] installed (default .venv)
 #   CATDOG_ARM64_ROOT / CATDOG_ARM64_WORKDIR  as in .ci/arm64-userland.sh
 # Any failure ends it with one "ci: FAILED: ..." line on stderr.
