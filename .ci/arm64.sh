@@ -10,7 +10,7 @@
 #   - `catdog-bench` on the int8 TFLite file (emulated timings mean nothing: that it runs is the check);
 #   - the Picamera2 path, through tests/test_picamera.py and its stand-in module (no camera here);
 #   - the runtime's own tests that need no TensorFlow.
-# Then the CPU-class matrix (benchmarks/cpu_matrix.py) on every shipped file and all four classes.
+# Then the CPU-class matrix (.ci/cpu-matrix.sh: benchmarks/cpu_matrix.py) on every shipped file and all four classes.
 # Python 3 with catdog installed (for the x86 side) must be on PATH or in $CATDOG_HOST_VENV.
 # Needs root. Any failure ends it with one "ci: FAILED: ..." or "arm64: cannot ..." line.
 set -euo pipefail
@@ -83,11 +83,5 @@ bash "$userland" run cortex-a72 bash -c 'pip install -q pytest && pytest -q -p n
 tail -1 "$out/pytest.txt"
 
 echo "arm64: the CPU-class matrix"
-twin_dir=$out/twin96
-"$host_bin/catdog-export" runtime/models/catdog96/model.keras --fp32 --format onnx --val export/samples/validation \
-  --out "$twin_dir" > "$out/twin.log" 2>&1 || { tail -5 "$out/twin.log" >&2; fail "exporting the 96x96 rung's fp32 twin failed"; }
-mkdir -p runs/ci-twin96 && cp "$twin_dir"/*.onnx runs/ci-twin96/
-"$host_bin/python" benchmarks/cpu_matrix.py --twin runs/ci-twin96/catdog96_fp32.onnx --sample "${CATDOG_MATRIX_SAMPLE:-500}" \
-  --out "$out/cpu_matrix" || { cat "$out/cpu_matrix.md" >&2 2>/dev/null; fail "a shipped file missed a CPU-class target (above)"; }
-cat "$out/cpu_matrix.md"
+CATDOG_HOST_VENV=${CATDOG_HOST_VENV:-.venv} bash .ci/cpu-matrix.sh  # fails with its own one line
 echo "arm64: done in $((SECONDS - started)) s"

@@ -35,7 +35,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,9 @@ PHOTOS96 = "benchmarks/samples96/validation"
 FP32_MAX_ABS_DP = 1e-4  # an fp32 file on another class: float noise only
 HOW = {"native": "native", "avx2": "qemu-x86_64 -cpu Haswell", "cortex-a72": "qemu-aarch64, Raspberry Pi 4 core",
        "cortex-a76": "qemu-aarch64, Raspberry Pi 5 core"}
+# The class each emulated worker must report (catdog.runtime.cpu), or the emulation is not what it says.
+EXPECTED_CLASS = {"avx2": "x86-64 avx2", "cortex-a72": "aarch64", "cortex-a76": "aarch64 asimddp"}
+PREPARING = threading.Lock()
 CLASSES = {  # name: how the worker is started (None: the arm64 userland with that QEMU_CPU)
     "native": [],
     "avx2": ["qemu-x86_64-static", "-cpu", "Haswell"],
@@ -129,13 +134,14 @@ def run_class(name: str, *, files: list[str], photos: dict[str, list[str]], scra
         if not (copy / ".venv" / "bin" / "catdog-run").exists():
             raise SystemExit(f"cpu_matrix: no catdog install in the arm64 userland ({copy}): "
                              "run .ci/arm64-userland.sh build and install first")
-        for item in files + [photo for group in photos.values() for photo in group]:
-            # The clone's copy lacks what is not tracked (e.g. an exported twin).
-            if not (copy / item).exists():
-                (copy / item).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPOSITORY / item, copy / item)
-        for script in (Path(__file__), Path(__file__).with_name("answers.py")):  # this very script and its score
-            shutil.copy2(script, copy / "benchmarks" / script.name)
+        with PREPARING:  # two arm64 classes share the copy
+            for item in files + [photo for group in photos.values() for photo in group]:
+                # The clone's copy lacks what is not tracked (e.g. an exported twin).
+                if not (copy / item).exists():
+                    (copy / item).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(REPOSITORY / item, copy / item)
+            for script in (Path(__file__), Path(__file__).with_name("answers.py")):  # this very script and its score
+                shutil.copy2(script, copy / "benchmarks" / script.name)
         command = ["bash", str(REPOSITORY / ".ci" / "arm64-userland.sh"), "run", name,
                    "python", "benchmarks/cpu_matrix.py", "--worker", str(inside)]
     else:
@@ -149,6 +155,9 @@ def run_class(name: str, *, files: list[str], photos: dict[str, list[str]], scra
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise SystemExit(f"cpu_matrix: the {name} worker failed (exit {done.returncode}): {last}")
     cpu = json.loads((folder / "cpu.json").read_text())
+    if name in EXPECTED_CLASS and cpu["class"] != EXPECTED_CLASS[name]:
+        raise SystemExit(f"cpu_matrix: the {name} worker reports class {cpu['class']!r}, not "
+                         f"{EXPECTED_CLASS[name]!r}: the emulation is not the CPU it names")
     cpu["wall_seconds"] = round(time.perf_counter() - started, 1)
     with np.load(folder / "probabilities.npz") as stored:
         return cpu, {key: stored[key] for key in stored.files}
@@ -208,7 +217,10 @@ def write_markdown(report: dict, path: Path) -> None:
             row = next(item for item in report["rows"] if item["file"] == name and item["class"] == class_name)
             result = row.get("vs_twin") or row.get("vs_native")
             reference = "fp32 twin, same class" if "vs_twin" in row else "native answers"
-            verdict = "" if row["meets_targets"] else " **MISSED**"
+            if result is None:  # an fp32 file, and no native run to hold it to
+                cells.append("reference")
+                continue
+            verdict = "" if row["meets_targets"] is not False else " **MISSED**"
             cells.append(f"{result['agreement']:.1%} ({result['flips']} flips), dP {result['max_abs_dp']:.3f}, "
                          f"{result['accuracy']:.1%} vs {result['reference_accuracy']:.1%}{verdict}")
         lines.append(f"| `{Path(name).name}` | {reference} | " + " | ".join(cells) + " |")
@@ -235,6 +247,7 @@ def main() -> int:
     parser.add_argument("--model-photos", action="append", default=[], metavar="MODEL=FOLDER",
                         help="Photos at a rung's own size for its files (default: catdog96=" + PHOTOS96 + ").")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Results path without suffix (.json, .md).")
+    parser.add_argument("--jobs", type=int, default=1, help="Classes run at once (one process each; default 1).")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker:
@@ -251,13 +264,19 @@ def main() -> int:
     for key, folder in model_photos.items():
         photos[key] = sample_photos(REPOSITORY / folder, sample=arguments.sample)
     results = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for name in classes:
-            print(f"cpu_matrix: {name}: {len(files)} files on {len(photos['default'])} photos each", file=sys.stderr,
-                  flush=True)
-            results[name] = run_class(name, files=files, photos=photos, scratch=Path(scratch))
-            print(f"cpu_matrix: {name} is `{results[name][0]['class']}` ({results[name][0]['wall_seconds']} s)",
-                  file=sys.stderr, flush=True)
+
+    def one(name: str, scratch: Path) -> tuple[dict, dict]:
+        print(f"cpu_matrix: {name}: {len(files)} files on {len(photos['default'])} photos each", file=sys.stderr,
+              flush=True)
+        result = run_class(name, files=files, photos=photos, scratch=scratch)
+        print(f"cpu_matrix: {name} is `{result[0]['class']}` ({result[0]['wall_seconds']} s)", file=sys.stderr,
+              flush=True)
+        return result
+
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=arguments.jobs) as pool:
+        # Each worker is one single-threaded process: --jobs 2 runs two classes at once on a 2-core host.
+        futures = {name: pool.submit(one, name, Path(scratch)) for name in classes}
+        results = {name: future.result() for name, future in futures.items()}
     rows = build_rows(results, files=files, photos=photos)
     from catdog.runtime.cpu import describe_cpu
 

@@ -49,7 +49,8 @@ DEFAULTS = ExportConfig()
 @click.option("--verify-on", default=None, metavar="CLASSES",
               help="Also verify each file on these emulated CPU classes, comma-separated: avx2 (x86 without VNNI, "
                    "qemu-x86_64 -cpu Haswell), cortex-a72 (Raspberry Pi 4), cortex-a76 (Pi 5; both in the clone's "
-                   ".ci/arm64-userland.sh, as root). A file that fails on any is not written.  [default: the host only]")
+                   ".ci/arm64-userland.sh, as root); or their class names x86-64 avx2, aarch64, aarch64 asimddp. "
+                   "A file that fails on any is not written.  [default: the host only]")
 @click.option("--force", is_flag=True, help="Replace files in --out exported from a different source model.")
 @click.option("--verbose", is_flag=True, help="Show library logs (TensorFlow, LiteRT, FFmpeg) too.")
 def main(verbose: bool, **options) -> None:

@@ -39,13 +39,14 @@ WORKER_TIMEOUT_SECONDS = 900
 
 
 def parse_classes(text: str | None) -> tuple[str, ...]:
-    """`avx2,cortex-a72` -> ('avx2', 'cortex-a72'); raise CatdogError (exit 2) naming the choices."""
-    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
+    """`avx2,cortex-a72` (or `x86-64 avx2,aarch64`) -> ('avx2', 'cortex-a72'); CatdogError (exit 2) if unknown."""
+    by_class = {cpu_class: name for name, (cpu_class, _) in EMULATED_CLASSES.items()}
+    names = tuple(by_class.get(name.strip(), name.strip()) for name in (text or "").split(",") if name.strip())
     for name in names:
         if name not in EMULATED_CLASSES:
             raise CatdogError(f"--verify-on: unknown class {name!r}: choose from {', '.join(EMULATED_CLASSES)} "
-                              "(comma-separated)")
-    return names
+                              f"(comma-separated; or the class names {', '.join(by_class)})")
+    return tuple(dict.fromkeys(names))
 
 
 def class_name(name: str) -> str:

@@ -23,7 +23,12 @@ def test_unknown_class_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(main, ["--verify-on", "avx2,pentium", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "unknown class 'pentium': choose from avx2, cortex-a72, cortex-a76" in result.output
+    assert result.output.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_class_names_stand_for_the_short_names():
+    assert emulated.parse_classes("x86-64 avx2, aarch64,aarch64 asimddp,avx2") == ("avx2", "cortex-a72", "cortex-a76")
 
 
 def test_missing_emulator_fails_before_any_work_naming_the_fix(tmp_path, monkeypatch):
