@@ -94,8 +94,10 @@ mount --rbind /dev "$root/dev"
 mount -t sysfs sysfs "$root/sys" 2>/dev/null || true
 mount -t tmpfs tmpfs "$root/tmp"
 command=$(printf '%q ' "$@")
-exec env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
-  chroot "$root" /bin/bash -c "cd $workdir 2>/dev/null || cd /root; [ -f .venv/bin/activate ] && source .venv/bin/activate; $command"
+# chroot lives in /usr/sbin: resolve it with the caller's PATH, before env -i clears it.
+chroot_command=$(command -v chroot) || { echo "arm64: cannot find chroot on the host" >&2; exit 1; }
+exec env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
+  "$chroot_command" "$root" /bin/bash -c "cd $workdir 2>/dev/null || cd /root; [ -f .venv/bin/activate ] && source .venv/bin/activate; $command"
 EOF
 }
 
