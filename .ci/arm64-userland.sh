@@ -107,10 +107,10 @@ install() {  # [CLONE]
   rm -rf "${root:?}$workdir" && mkdir -p "$root$workdir"
   # The clone as a user has it: tracked files only, no venvs or runs of ours.
   git -C "$source" ls-files -z --cached --others --exclude-standard | (cd "$source" && xargs -0 cp --parents -t "$root$workdir")
-  local started=$SECONDS
+  local started=$SECONDS log="/tmp/catdog-arm64-pip-$(basename "$workdir").log"  # one per workdir: helpers share ROOT
   # The README's Raspberry Pi install (picamera2 comes from Raspberry Pi OS's apt, absent from Debian).
   run cortex-a76 bash -c 'python3 -m venv --system-site-packages .venv && .venv/bin/pip install -q .' \
-    > /tmp/catdog-arm64-pip.log 2>&1 || { tail -5 /tmp/catdog-arm64-pip.log >&2; die "pip install . in the arm64 userland (see /tmp/catdog-arm64-pip.log)"; }
+    > "$log" 2>&1 || { tail -5 "$log" >&2; die "pip install . in the arm64 userland (see $log)"; }
   echo "arm64: pip install . took $((SECONDS - started)) s; venv $(du -sm "$root$workdir/.venv" | cut -f1) MB" >&2
 }
 
