@@ -94,9 +94,10 @@ mount --rbind /dev "$root/dev"
 mount -t sysfs sysfs "$root/sys" 2>/dev/null || true
 mount -t tmpfs tmpfs "$root/tmp"
 command=$(printf '%q ' "$@")
-chroot_bin=$(command -v chroot)
-exec env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
-  "$chroot_bin" "$root" /bin/bash -c "cd $workdir 2>/dev/null || cd /root; [ -f .venv/bin/activate ] && source .venv/bin/activate; $command"
+# chroot lives in /usr/sbin: resolve it with the caller's PATH, before env -i clears it.
+chroot_command=$(command -v chroot) || { echo "arm64: cannot find chroot on the host" >&2; exit 1; }
+exec env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 QEMU_CPU="$cpu" \
+  "$chroot_command" "$root" /bin/bash -c "cd $workdir 2>/dev/null || cd /root; [ -f .venv/bin/activate ] && source .venv/bin/activate; $command"
 EOF
 }
 
@@ -106,10 +107,10 @@ install() {  # [CLONE]
   rm -rf "${root:?}$workdir" && mkdir -p "$root$workdir"
   # The clone as a user has it: tracked files only, no venvs or runs of ours.
   git -C "$source" ls-files -z --cached --others --exclude-standard | (cd "$source" && xargs -0 cp --parents -t "$root$workdir")
-  local started=$SECONDS
+  local started=$SECONDS log="/tmp/catdog-arm64-pip-$(basename "$workdir").log"  # one per workdir: helpers share ROOT
   # The README's Raspberry Pi install (picamera2 comes from Raspberry Pi OS's apt, absent from Debian).
   run cortex-a76 bash -c 'python3 -m venv --system-site-packages .venv && .venv/bin/pip install -q .' \
-    > /tmp/catdog-arm64-pip.log 2>&1 || { tail -5 /tmp/catdog-arm64-pip.log >&2; die "pip install . in the arm64 userland (see /tmp/catdog-arm64-pip.log)"; }
+    > "$log" 2>&1 || { tail -5 "$log" >&2; die "pip install . in the arm64 userland (see $log)"; }
   echo "arm64: pip install . took $((SECONDS - started)) s; venv $(du -sm "$root$workdir/.venv" | cut -f1) MB" >&2
 }
 

@@ -62,37 +62,32 @@ def litert_benchmark_available() -> bool:
         return False
 
 
-def engine_floor_unavailable() -> Optional[str]:
-    """Why litert-benchmark cannot run on this CPU, or None when it can.
+LSE_NOTE = ("floor ms: - on this CPU: LiteRT's benchmark binary (litert-benchmark) needs ARMv8.1 LSE atomics, "
+            "absent on Cortex-A72 (Raspberry Pi 4); it dies with SIGILL there")
 
-    ai-edge-litert 2.3's benchmark tool loads a library compiled with ARMv8.1 LSE atomics and dies
-    with SIGILL (exit 132) on an arm64 CPU without them, such as the Raspberry Pi 4's Cortex-A72
-    (measured under qemu-aarch64 -cpu cortex-a72; cortex-a76, the Pi 5's, runs it).
+
+def litert_benchmark_blocker() -> Optional[str]:
+    """Why litert-benchmark cannot run on this CPU (one line), or None when nothing known stops it.
+
+    ai-edge-litert's aarch64 benchmark binary is compiled with LSE atomics: on a core without them
+    (Cortex-A72, the Pi 4) it dies with SIGILL (exit 132) while loading its accelerator library.
     """
-    from catdog.runtime.cpu import read_architecture
+    from catdog.runtime.cpu import has_lse_atomics
 
-    if read_architecture() != "aarch64":
-        return None
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return None
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.lower().startswith("features")), None)
-    if flags is not None and "atomics" not in flags:
-        return "litert-benchmark needs ARMv8.1 LSE atomics, which this CPU lacks (e.g. a Raspberry Pi 4's Cortex-A72)"
-    return None
+    return LSE_NOTE if has_lse_atomics() is False else None
 
 
 def measure_engine_floor(model_path: Path, *, threads: int = 1, runs: int = 2000,
                          warmup: int = 100) -> Optional[EngineFloor]:
     """Run `litert-benchmark` on a .tflite file and return its median; None when it cannot.
 
-    None means: not a .tflite file, ai-edge-litert's tool is not installed, or the tool failed
-    (its exit code and output are not the caller's problem: the floor is an extra column).
+    None means: not a .tflite file, ai-edge-litert's tool is not installed, it cannot run on this CPU
+    (`litert_benchmark_blocker()`), or the tool failed (its exit code and output are not the caller's
+    problem: the floor is an extra column).
     Takes about runs x latency plus ~1 s of start-up. Never raises for a missing tool.
     """
     model_path = Path(model_path)
-    if model_path.suffix.lower() != ".tflite" or not litert_benchmark_available() or engine_floor_unavailable():
+    if model_path.suffix.lower() != ".tflite" or not litert_benchmark_available() or litert_benchmark_blocker():
         return None
     with tempfile.TemporaryDirectory(prefix="catdog-floor-") as folder:
         result_path = Path(folder) / "result.json"
@@ -142,14 +137,16 @@ def measure_throughput(predict: Callable[[np.ndarray], object], *, image_shape: 
 def add_engine_floors(rows: list[dict], *, threads: int, runs: int = 2000) -> None:
     """Set `engine_floor_ms` (the tool's median, or None) and `engine_floor` (its details) on every row.
 
-    Only .tflite rows get a number today; ONNX and Keras rows get None.
+    Only .tflite rows get a number today; ONNX and Keras rows get None. When the tool cannot run on
+    this CPU, .tflite rows also get `engine_floor_note`, the one line saying why.
     """
+    blocker = litert_benchmark_blocker()
     for row in rows:
         floor = measure_engine_floor(Path(row["path"]), threads=threads, runs=runs) if row.get("format") == "tflite" else None
         row["engine_floor_ms"] = None if floor is None else floor.median_ms
         row["engine_floor"] = None if floor is None else floor.to_dict()
-        if floor is None and row.get("format") == "tflite" and engine_floor_unavailable():
-            row["engine_floor"] = {"unavailable": engine_floor_unavailable()}
+        if row.get("format") == "tflite" and blocker:
+            row["engine_floor_note"] = blocker
 
 
 def add_folder_throughput(contestants: list, *, min_seconds: float = 0.5) -> None:

@@ -276,6 +276,7 @@ def run_benchmark(config: BenchConfig, *, progress: Optional[Progress] = None) -
     interrupted = time_contestants(contestants, config=config, progress=progress)
     if not interrupted:
         add_floors_and_folder_throughput(contestants, config=config, progress=progress)
+        notes += list(dict.fromkeys(c.row["engine_floor_note"] for c in contestants if c.row.get("engine_floor_note")))
     if interrupted:
         notes.append("Interrupted: timing stopped early; the rows show the runs collected so far.")
     elif config.data is not None:

@@ -81,3 +81,35 @@ def describe_cpu() -> dict[str, Any]:
 def cpu_class() -> str:
     """Return this CPU's class name (see `classify_cpu`)."""
     return describe_cpu()["class"]
+
+
+# Linux's AT_HWCAP bit for ARMv8.1 LSE atomics (arch/arm64/include/uapi/asm/hwcap.h: HWCAP_ATOMICS).
+_AT_HWCAP, _HWCAP_ATOMICS = 16, 1 << 8
+
+
+def has_lse_atomics() -> bool | None:
+    """True when this arm64 CPU has ARMv8.1 LSE atomics (`atomics` in /proc/cpuinfo), None off arm64.
+
+    Cortex-A72 (Raspberry Pi 4) has none; Cortex-A76 (Pi 5) has them. Binaries built with LSE
+    (LiteRT's benchmark tool) die with SIGILL without them. Read from the kernel's hwcaps (the emulated
+    CPU's under qemu-user), else from /proc/cpuinfo's Features line.
+    """
+    if read_architecture() != "aarch64":
+        return None
+    try:
+        import ctypes
+
+        hwcap = ctypes.CDLL(None).getauxval
+        hwcap.restype, hwcap.argtypes = ctypes.c_ulong, [ctypes.c_ulong]
+        value = hwcap(_AT_HWCAP)
+        if value:
+            return bool(value & _HWCAP_ATOMICS)
+    except (OSError, AttributeError):
+        pass
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":", 1)[0].strip().lower() == "features":
+                return "atomics" in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return None

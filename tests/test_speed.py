@@ -57,33 +57,32 @@ def test_results_do_not_alias_the_interpreter_tensors():
 def test_engine_floor_runs_litert_benchmark_for_tflite_only():
     if not floor.litert_benchmark_available():
         pytest.skip("ai-edge-litert's benchmark tool is not installed")
-    if floor.engine_floor_unavailable():  # e.g. a Pi 4: the tool itself dies with SIGILL there
-        assert floor.measure_engine_floor(SHIPPED_TFLITE, threads=1, runs=20, warmup=2) is None
-        pytest.skip(floor.engine_floor_unavailable())
+    if floor.litert_benchmark_blocker():
+        pytest.skip(floor.litert_benchmark_blocker())
     result = floor.measure_engine_floor(SHIPPED_TFLITE, threads=1, runs=20, warmup=2)
     assert result is not None and result.median_ms > 0 and result.runs == 20
     assert "litert-benchmark" in result.tool
     assert floor.measure_engine_floor(Path("model.onnx")) is None
 
 
-def test_engine_floor_knows_an_arm64_cpu_without_lse_atomics(monkeypatch, tmp_path):
-    import catdog.runtime.cpu as cpu
-
-    monkeypatch.setattr(cpu, "read_architecture", lambda: "aarch64")
-    real_read_text = Path.read_text
-    cpuinfo = {"value": "Features\t: fp asimd evtstrm crc32 cpuid\n"}
-    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: cpuinfo["value"] if str(self) == "/proc/cpuinfo"
-                        else real_read_text(self, *a, **k))
-    assert "LSE atomics" in floor.engine_floor_unavailable()
-    assert floor.measure_engine_floor(SHIPPED_TFLITE, runs=5, warmup=1) is None
-    cpuinfo["value"] = "Features\t: fp asimd atomics asimddp\n"  # a Pi 5's Cortex-A76
-    assert floor.engine_floor_unavailable() is None
-
-
 def test_engine_floor_is_none_when_the_tool_fails(tmp_path):
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a model")
     assert floor.measure_engine_floor(broken, runs=5, warmup=1) is None
+
+
+def test_a_cpu_without_lse_atomics_gets_a_floor_note_instead_of_a_sigill(monkeypatch):
+    from catdog.runtime import cpu
+
+    monkeypatch.setattr(cpu, "has_lse_atomics", lambda: False)  # Cortex-A72, the Pi 4
+    assert "LSE atomics" in floor.litert_benchmark_blocker()
+    assert floor.measure_engine_floor(SHIPPED_TFLITE, runs=5, warmup=1) is None
+    rows = [{"format": "tflite", "path": str(SHIPPED_TFLITE)}, {"format": "onnx", "path": "model.onnx"}]
+    floor.add_engine_floors(rows, threads=1, runs=5)
+    assert rows[0]["engine_floor_ms"] is None and "Cortex-A72" in rows[0]["engine_floor_note"]
+    assert "engine_floor_note" not in rows[1]
+    monkeypatch.setattr(cpu, "has_lse_atomics", lambda: None)  # x86: nothing known stops it
+    assert floor.litert_benchmark_blocker() is None
 
 
 def test_throughput_and_folder_batch_size():
@@ -102,10 +101,11 @@ def test_bench_hooks_fill_floor_and_folder_throughput_columns():
     rows = [{"format": "tflite", "path": str(SHIPPED_TFLITE)}, {"format": "onnx", "path": "model.onnx"}]
     floor.add_engine_floors(rows, threads=1, runs=10)
     assert rows[1]["engine_floor_ms"] is None and rows[1]["engine_floor"] is None
-    if floor.engine_floor_unavailable():
-        assert rows[0]["engine_floor_ms"] is None and "LSE atomics" in rows[0]["engine_floor"]["unavailable"]
+    if floor.litert_benchmark_blocker():  # e.g. Cortex-A72: no LSE atomics, the tool would die with SIGILL
+        assert rows[0]["engine_floor_ms"] is None and "LSE atomics" in rows[0]["engine_floor_note"]
     elif floor.litert_benchmark_available():
         assert rows[0]["engine_floor_ms"] > 0 and rows[0]["engine_floor"]["runs"] == 10
+        assert "engine_floor_note" not in rows[0]
     contestants = [SimpleNamespace(row={"format": "tflite"}, probabilities=engine.predict, spec=engine.spec),
                    SimpleNamespace(row={"format": "keras"}, probabilities=None, spec=engine.spec)]
     floor.add_folder_throughput(contestants, min_seconds=0.05)
