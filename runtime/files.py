@@ -74,28 +74,28 @@ def list_images(folder: str | os.PathLike) -> Listing:
         except OSError as error:
             skipped.append((directory, f"unreadable folder ({error.strerror or error})"))
             return
-        folders = []
+        # Depth first in name order, each folder where its name falls: the listing comes out sorted by
+        # path components with no sort of its own. Paths are built only for what is kept or skipped
+        # (a million photos make a million of them).
         for entry in entries:
-            path = Path(entry.path)
+            name = entry.name
+            if is_hidden(name):
+                skipped.append((directory / name, "hidden"))
+                continue
             try:
                 is_folder = entry.is_dir(follow_symlinks=True)
                 is_file = not is_folder and entry.is_file(follow_symlinks=True)
             except OSError as error:
-                skipped.append((path, f"unreadable ({error.strerror or error})"))
+                skipped.append((directory / name, f"unreadable ({error.strerror or error})"))
                 continue
-            if is_hidden(entry.name):
-                skipped.append((path, "hidden"))
-            elif is_folder:
-                folders.append(path)
+            if is_folder:
+                walk(directory / name)
             elif not is_file:
-                skipped.append((path, "not a regular file (a broken link, socket or device)"))
-            elif Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
-                skipped.append((path, f"not an image suffix ({Path(entry.name).suffix or 'none'})"))
+                skipped.append((directory / name, "not a regular file (a broken link, socket or device)"))
+            elif os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                skipped.append((directory / name, f"not an image suffix ({os.path.splitext(name)[1] or 'none'})"))
             else:
-                found.append(path)
-        for path in folders:
-            walk(path)
+                found.append(directory / name)
 
     walk(root)
-    found.sort(key=lambda path: path.parts)
     return Listing(tuple(found), tuple(skipped))
