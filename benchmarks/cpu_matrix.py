@@ -53,17 +53,15 @@ PHOTOS = "export/samples/validation"
 # rung 1.8 points and are not what it was calibrated and checked on.
 PHOTOS96 = "benchmarks/samples96/validation"
 FP32_MAX_ABS_DP = 1e-4  # an fp32 file on another class: float noise only
-HOW = {"native": "native", "avx2": "qemu-x86_64 -cpu Haswell", "cortex-a72": "qemu-aarch64, Raspberry Pi 4 core",
-       "cortex-a76": "qemu-aarch64, Raspberry Pi 5 core"}
-# The class each emulated worker must report (catdog.runtime.cpu), or the emulation is not what it says.
-EXPECTED_CLASS = {"avx2": "x86-64 avx2", "cortex-a72": "aarch64", "cortex-a76": "aarch64 asimddp"}
 PREPARING = threading.Lock()
-CLASSES = {  # name: how the worker is started (None: the arm64 userland with that QEMU_CPU)
-    "native": [],
-    "avx2": ["qemu-x86_64-static", "-cpu", "Haswell"],
-    "cortex-a72": None,
-    "cortex-a76": None,
-}
+CLASSES = ("native", "avx2", "cortex-a72", "cortex-a76")  # the emulated ones: catdog.export.emulated's table
+
+
+def describe_how(name: str) -> str:
+    """What runs class NAME, for the table."""
+    from catdog.export.emulated import EMULATED_CLASSES
+
+    return "native" if name == "native" else EMULATED_CLASSES[name].how
 
 
 def shipped_files(twins: list[str]) -> list[str]:
@@ -122,15 +120,17 @@ def work(files: list[str], photos: dict[str, list[str]], out: Path) -> None:
 
 def run_class(name: str, *, files: list[str], photos: dict[str, list[str]], scratch: Path) -> tuple[dict, dict]:
     """Start the worker for class NAME; return its CPU description and {file: probabilities}."""
+    from catdog.export.emulated import EMULATED_CLASSES, arm64_root, python_command
+
     job = {"files": files, "photos": photos}
-    if CLASSES[name] is None:  # the arm64 userland: a copy of the clone, so the job goes in through it
-        root = Path(os.environ.get("CATDOG_ARM64_ROOT", "/var/cache/catdog/arm64-bookworm"))
+    emulated = EMULATED_CLASSES.get(name)
+    if emulated is not None and emulated.x86_command is None:  # the arm64 userland: the job goes in through its copy
         workdir = os.environ.get("CATDOG_ARM64_WORKDIR", "/root/catdog")
         inside = Path(workdir) / "runs" / f"cpu_matrix_{name}"
-        folder = root / inside.relative_to("/")
+        folder = arm64_root() / inside.relative_to("/")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "job.json").write_text(json.dumps(job))
-        copy = root / workdir.lstrip("/")
+        copy = arm64_root() / workdir.lstrip("/")
         if not (copy / ".venv" / "bin" / "catdog-run").exists():
             raise SystemExit(f"cpu_matrix: no catdog install in the arm64 userland ({copy}): "
                              "run .ci/arm64-userland.sh build and install first")
@@ -142,22 +142,23 @@ def run_class(name: str, *, files: list[str], photos: dict[str, list[str]], scra
                     shutil.copy2(REPOSITORY / item, copy / item)
             for script in (Path(__file__), Path(__file__).with_name("answers.py")):  # this very script and its score
                 shutil.copy2(script, copy / "benchmarks" / script.name)
-        command = ["bash", str(REPOSITORY / ".ci" / "arm64-userland.sh"), "run", name,
-                   "python", "benchmarks/cpu_matrix.py", "--worker", str(inside)]
+        os.environ.setdefault("CATDOG_ARM64_USERLAND", str(REPOSITORY / ".ci" / "arm64-userland.sh"))
+        command = [*python_command(name), "benchmarks/cpu_matrix.py", "--worker", str(inside)]
     else:
         folder = scratch / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "job.json").write_text(json.dumps(job))
-        command = [*CLASSES[name], sys.executable, str(Path(__file__).resolve()), "--worker", str(folder)]
+        python = python_command(name) if emulated else [sys.executable]
+        command = [*python, str(Path(__file__).resolve()), "--worker", str(folder)]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise SystemExit(f"cpu_matrix: the {name} worker failed (exit {done.returncode}): {last}")
     cpu = json.loads((folder / "cpu.json").read_text())
-    if name in EXPECTED_CLASS and cpu["class"] != EXPECTED_CLASS[name]:
+    if emulated is not None and cpu["class"] != emulated.cpu_class:
         raise SystemExit(f"cpu_matrix: the {name} worker reports class {cpu['class']!r}, not "
-                         f"{EXPECTED_CLASS[name]!r}: the emulation is not the CPU it names")
+                         f"{emulated.cpu_class!r}: the emulation is not the CPU it names")
     cpu["wall_seconds"] = round(time.perf_counter() - started, 1)
     with np.load(folder / "probabilities.npz") as stored:
         return cpu, {key: stored[key] for key in stored.files}
@@ -202,7 +203,7 @@ def write_markdown(report: dict, path: Path) -> None:
              + ", ".join(f"`{key}*` files: the same photos at their size, `{folder}`" for key, folder in report["model_photos"].items())
              + ". Emulated classes: answers only.", ""]
     for name, cpu in classes.items():
-        lines.append(f"- **{name}** ({HOW[name]}): `{cpu['class']}`, {cpu['model']} (features {', '.join(cpu['features']) or '-'}), "
+        lines.append(f"- **{name}** ({describe_how(name)}): `{cpu['class']}`, {cpu['model']} (features {', '.join(cpu['features']) or '-'}), "
                      f"Python {cpu['python']}, {cpu['wall_seconds']} s")
     lines += ["", f"Targets: agreement >= {TARGETS['min_agreement_percent']:g}%, max |dP| <= {TARGETS['max_abs_dp']:g}, "
               f"accuracy within {TARGETS['max_accuracy_delta_points']:g} points of the reference (counts of images). "
@@ -285,7 +286,7 @@ def main() -> int:
               "host": f"{host['model']} (`{host['class']}`), {os.cpu_count()} cores",
               "photos": arguments.photos, "images": len(photos["default"]), "model_photos": model_photos,
               "targets": TARGETS, "files": files,
-              "classes": {name: {**cpu, "how": HOW[name]} for name, (cpu, _) in results.items()}, "rows": rows}
+              "classes": {name: {**cpu, "how": describe_how(name)} for name, (cpu, _) in results.items()}, "rows": rows}
     out = arguments.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")

@@ -34,6 +34,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from catdog.export.emulated import EMULATED_CLASSES
 from catdog.export.onnx_export import INT8_RECIPE, Int8Recipe
 from catdog.measure.machine import describe_machine
 from catdog.runtime.cpu import describe_cpu
@@ -44,7 +45,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "onnx_int8_recipes"
 FP32_MODEL = Path("runtime/models/catdog_fp32.onnx")
 CALIBRATION = Path("export/samples/calibration")
 VALIDATION = Path("export/samples/validation")
-EMULATORS = {"qemu Haswell": ["qemu-x86_64-static", "-cpu", "Haswell"]}
+EMULATORS = {"qemu Haswell": list(EMULATED_CLASSES["avx2"].x86_command)}  # the one table of emulated classes
 
 ARMS = (
     ("U8S8 per-channel, head float (shipped before)", Int8Recipe()),

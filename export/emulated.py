@@ -22,25 +22,37 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from catdog.errors import CatdogError
 
-# name: (the class it stands for, as catdog.runtime.cpu names it; the x86 emulator command or None for arm64)
+
+
+@dataclass(frozen=True)
+class EmulatedClass:
+    """A CPU class this host can emulate: the one table for --verify-on and benchmarks/cpu_matrix.py."""
+
+    cpu_class: str  # as catdog.runtime.cpu names it; a worker reporting another class is not this one
+    how: str  # what runs it, for people
+    x86_command: tuple[str, ...] | None  # the emulator that runs this very Python, or None: the arm64 userland
+
+
 EMULATED_CLASSES = {
-    "avx2": ("x86-64 avx2", ["qemu-x86_64-static", "-cpu", "Haswell"]),
-    "cortex-a72": ("aarch64", None),
-    "cortex-a76": ("aarch64 asimddp", None),
+    "avx2": EmulatedClass("x86-64 avx2", "qemu-x86_64 -cpu Haswell", ("qemu-x86_64-static", "-cpu", "Haswell")),
+    "cortex-a72": EmulatedClass("aarch64", "qemu-aarch64, Raspberry Pi 4 core", None),
+    "cortex-a76": EmulatedClass("aarch64 asimddp", "qemu-aarch64, Raspberry Pi 5 core", None),
 }
+DEFAULT_ARM64_ROOT = Path("/var/cache/catdog/arm64-bookworm")  # .ci/arm64-userland.sh's default too
 USERLAND_SCRIPT = Path(".ci") / "arm64-userland.sh"
 WORKER_TIMEOUT_SECONDS = 900
 
 
 def parse_classes(text: str | None) -> tuple[str, ...]:
     """`avx2,cortex-a72` (or `x86-64 avx2,aarch64`) -> ('avx2', 'cortex-a72'); CatdogError (exit 2) if unknown."""
-    by_class = {cpu_class: name for name, (cpu_class, _) in EMULATED_CLASSES.items()}
+    by_class = {emulated.cpu_class: name for name, emulated in EMULATED_CLASSES.items()}
     names = tuple(by_class.get(name.strip(), name.strip()) for name in (text or "").split(",") if name.strip())
     for name in names:
         if name not in EMULATED_CLASSES:
@@ -51,7 +63,25 @@ def parse_classes(text: str | None) -> tuple[str, ...]:
 
 def class_name(name: str) -> str:
     """The CPU class an emulated NAME stands for, e.g. 'x86-64 avx2'."""
-    return EMULATED_CLASSES[name][0]
+    return EMULATED_CLASSES[name].cpu_class
+
+
+def arm64_root() -> Path:
+    """The arm64 userland's root file system ($CATDOG_ARM64_ROOT, as in .ci/arm64-userland.sh)."""
+    return Path(os.environ.get("CATDOG_ARM64_ROOT", DEFAULT_ARM64_ROOT))
+
+
+def python_command(name: str) -> list[str]:
+    """The command that runs Python on the emulated class NAME; the caller appends Python's arguments.
+
+    x86 classes: this very Python under the emulator, in this working directory. arm64 classes: the
+    userland's catdog venv's Python through `.ci/arm64-userland.sh run NAME`, inside the userland's copy
+    of the clone ($CATDOG_ARM64_WORKDIR there), so paths must be given as they are inside it.
+    """
+    command = EMULATED_CLASSES[name].x86_command
+    if command is not None:
+        return [*command, sys.executable]
+    return ["bash", str(find_userland_script()), "run", name, "python"]
 
 
 def find_userland_script() -> Path:
@@ -67,7 +97,7 @@ def find_userland_script() -> Path:
 def check_available(names: tuple[str, ...]) -> None:
     """Raise CatdogError (one line with the fix) before any work if an emulator is missing."""
     for name in names:
-        command = EMULATED_CLASSES[name][1]
+        command = EMULATED_CLASSES[name].x86_command
         if command is not None and shutil.which(command[0]) is None:
             raise CatdogError(f"--verify-on {name} needs {command[0]}: sudo apt install qemu-user-static")
         if command is None:
@@ -78,18 +108,14 @@ def check_available(names: tuple[str, ...]) -> None:
 
 def file_probabilities(path: Path, images: np.ndarray, *, name: str) -> np.ndarray:
     """(N, K) probabilities of the exported file at PATH on IMAGES, run as the emulated class NAME."""
-    command = EMULATED_CLASSES[name][1]
-    if command is not None:
+    prefix = [*python_command(name), "-m", "catdog.export.emulated"]
+    if EMULATED_CLASSES[name].x86_command is not None:
         with tempfile.TemporaryDirectory(prefix="catdog-emulated-") as folder:
-            return _run_worker([*command, sys.executable, "-m", "catdog.export.emulated"], Path(folder),
-                               path=path, images=images, inside=None, name=name)
-    script = find_userland_script()
-    root = Path(os.environ.get("CATDOG_ARM64_ROOT", "/var/cache/catdog/arm64-bookworm"))
+            return _run_worker(prefix, Path(folder), path=path, images=images, inside=None, name=name)
     inside = Path("/root/catdog-emulated") / f"{os.getpid()}-{name}"
-    folder = root / inside.relative_to("/")
+    folder = arm64_root() / inside.relative_to("/")
     try:
-        return _run_worker(["bash", str(script), "run", name, "python", "-m", "catdog.export.emulated"], folder,
-                           path=path, images=images, inside=inside, name=name)
+        return _run_worker(prefix, folder, path=path, images=images, inside=inside, name=name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
