@@ -15,7 +15,9 @@ Each int8 file is compared with the fp32 file of the same model ON THE SAME CLAS
 compared on counts of images, so a value equal to a limit passes). Every file is also compared with its
 own answers on the native host (`vs native`): fp32 files must match to 1e-4, int8 TFLite files and files
 without a twin must meet the targets there too (int8 ONNX kernels differ by architecture, so not those). Emulated speed
-means nothing: only answers are compared. Exits 1 if any target is missed (CI uses that).
+means nothing: only answers are compared. The JSON and Markdown results are rewritten as each class ends
+(`complete` says whether all are in), so a stopped run keeps what it measured. Exits 1 if any target is
+missed (CI uses that).
 
     python benchmarks/cpu_matrix.py                         # all four classes, results in benchmarks/results/
     python benchmarks/cpu_matrix.py --classes native,avx2 --sample 100 --out /tmp/matrix
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +204,8 @@ def write_markdown(report: dict, path: Path) -> None:
              "(each file at its own size, through catdog's runtime); "
              + ", ".join(f"`{key}*` files: the same photos at their size, `{folder}`" for key, folder in report["model_photos"].items())
              + ". Emulated classes: answers only.", ""]
+    if not report.get("complete", True):
+        lines += [f"**Incomplete**: {len(classes)} classes done so far; the run is still going or was stopped.", ""]
     for name, cpu in classes.items():
         lines.append(f"- **{name}** ({describe_how(name)}): `{cpu['class']}`, {cpu['model']} (features {', '.join(cpu['features']) or '-'}), "
                      f"Python {cpu['python']}, {cpu['wall_seconds']} s")
@@ -236,7 +240,9 @@ def write_markdown(report: dict, path: Path) -> None:
             cells.append(f"{native['flips']}, {native['max_abs_dp']:.1e}" if native else "-")
         lines.append(f"| `{Path(name).name}` | " + " | ".join(cells) + " |")
     lines.append("")
-    path.write_text("\n".join(lines))
+    from catdog.folders import write_text_atomically
+
+    write_text_atomically(path, "\n".join(lines))
 
 
 def main() -> int:
@@ -274,23 +280,33 @@ def main() -> int:
               flush=True)
         return result
 
-    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=arguments.jobs) as pool:
-        # Each worker is one single-threaded process: --jobs 2 runs two classes at once on a 2-core host.
-        futures = {name: pool.submit(one, name, Path(scratch)) for name in classes}
-        results = {name: future.result() for name, future in futures.items()}
-    rows = build_rows(results, files=files, photos=photos)
+    from catdog.folders import write_text_atomically
     from catdog.runtime.cpu import describe_cpu
 
     host = describe_cpu()
-    report = {"command": "python benchmarks/cpu_matrix.py " + " ".join(sys.argv[1:]),
-              "host": f"{host['model']} (`{host['class']}`), {os.cpu_count()} cores",
-              "photos": arguments.photos, "images": len(photos["default"]), "model_photos": model_photos,
-              "targets": TARGETS, "files": files,
-              "classes": {name: {**cpu, "how": describe_how(name)} for name, (cpu, _) in results.items()}, "rows": rows}
+
+    def write_report(done: dict) -> list[dict]:
+        """The report of the classes done so far (rewritten as each one ends: a killed run keeps them)."""
+        done = {name: done[name] for name in classes if name in done}  # the table's order, not the finishing order
+        rows = build_rows(done, files=files, photos=photos)
+        report = {"command": "python benchmarks/cpu_matrix.py " + " ".join(sys.argv[1:]),
+                  "host": f"{host['model']} (`{host['class']}`), {os.cpu_count()} cores",
+                  "photos": arguments.photos, "images": len(photos["default"]), "model_photos": model_photos,
+                  "targets": TARGETS, "files": files, "complete": len(done) == len(classes),
+                  "classes": {name: {**done[name][0], "how": describe_how(name)} for name in classes if name in done},
+                  "rows": rows}
+        arguments.out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(arguments.out.with_suffix(".json"), json.dumps(report, indent=1) + "\n")
+        write_markdown(report, arguments.out.with_suffix(".md"))
+        return rows
+
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=arguments.jobs) as pool:
+        # Each worker is one single-threaded process: --jobs 2 runs two classes at once on a 2-core host.
+        futures = {pool.submit(one, name, Path(scratch)): name for name in classes}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            rows = write_report(results)
     out = arguments.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    write_markdown(report, out.with_suffix(".md"))
     missed = [row for row in rows if row["meets_targets"] is False]
     for row in missed:
         result = row.get("vs_twin") or row.get("vs_native")
