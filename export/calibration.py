@@ -1,12 +1,13 @@
 """The images export needs: calibration images for int8, and labelled validation images for checks.
 
 * calibration: `--calib DIR` (any images), else the training split of the data folder a
-  catdog training card names (when it exists here), else, for the shipped model only, the
-  training-split samples shipped in the package. A user's own model never gets the shipped
-  model's photos.
+  catdog training card names (when it exists here; all of it for a run trained with --val DIR),
+  else, for the shipped model only, the training-split samples shipped in the package. A user's
+  own model never gets the shipped model's photos.
 * validation: `--val DIR` (class folders, sorted names = label order), else the card's
-  validation split, else, for the shipped model only, the shipped validation samples; else
-  None, and int8 files are checked by agreement on the calibration images instead.
+  validation split, or the validation folder the run was trained with (never its training
+  photos), else, for the shipped model only, the shipped validation samples; else None, and
+  int8 files are checked by agreement on the calibration images instead.
 """
 
 from __future__ import annotations
@@ -67,17 +68,21 @@ def load_calibration_images(folder: Path | None, *, spec: ModelSpec, paths: list
 
 
 def card_calibration_paths(model_path: Path) -> tuple[list[Path], str] | None:
-    """Up to CALIBRATION_LIMIT training-split files of the card's data folder, and a description, or None."""
+    """Up to CALIBRATION_LIMIT training files of the card's data folder, and a description, or None."""
     from catdog.train.data import list_labelled_files, split_files
 
-    found = card_data_folder(model_path)
+    found = card_data(model_path)
     if found is None:
         return None
-    folder, fraction = found
-    train, _ = split_files(list_labelled_files(folder), val_fraction=fraction)
-    step = max(1, len(train.paths) // CALIBRATION_LIMIT)
-    paths = list(train.paths[::step][:CALIBRATION_LIMIT])
-    return paths, f"training split of {describe_path(folder)}, {len(paths)} images"
+    files = list_labelled_files(found.folder)
+    if found.val_fraction is not None:  # trained on a split: calibrate on its training part only
+        files, _ = split_files(files, val_fraction=found.val_fraction)
+        what = "training split"
+    else:  # trained with --val DIR: the whole data folder was training data
+        what = "training folder"
+    step = max(1, len(files.paths) // CALIBRATION_LIMIT)
+    paths = list(files.paths[::step][:CALIBRATION_LIMIT])
+    return paths, f"{what} {describe_path(found.folder)}, {len(paths)} images"
 
 
 def card_spec(model_path: Path) -> ModelSpec | None:
@@ -90,36 +95,59 @@ def card_spec(model_path: Path) -> ModelSpec | None:
         return None
 
 
-def card_data_folder(model_path: Path) -> tuple[Path, float] | None:
-    """The training data folder and validation fraction named by the model's card, if the folder exists.
+@dataclass(frozen=True)
+class CardData:
+    """Where a training card's photos are on this machine: the data folder, and either the validation
+    fraction split off it or (a run trained with --val DIR) the separate validation folder, if found."""
 
-    Cards record the folder as it was typed, often relative to where training ran, so it is
-    tried relative to the current folder and to the card's own folder.
+    folder: Path
+    val_fraction: float | None
+    val_folder: Path | None
+
+
+def card_data(model_path: Path) -> CardData | None:
+    """The training data folder (and validation split or folder) named by the model's card, if the folder exists.
+
+    Cards record folders as typed (relative to where training ran) or by name only, so each is
+    tried as the run's checkpoint state recorded it on this machine, then relative to the current
+    folder and to the card's own folder.
     """
     from catdog.runtime.spec import read_card
 
     card = read_card(model_path)
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
-    folder = data.get("folder") or (card.get("config") or {}).get("data")
-    fraction = data.get("val_fraction") or (card.get("config") or {}).get("val_split")
-    if not folder or not fraction:
+    config = card.get("config") or {}
+    folder = data.get("folder") or config.get("data")
+    val = data.get("val") or config.get("val")
+    fraction = None if val else (data.get("val_fraction") or config.get("val_split"))
+    if not folder or not (val or fraction):
         return None
-    local = _checkpoint_data_folder(model_path)
-    for candidate in (Path(folder), Path(model_path).parent / folder, *([Path(local)] if local else [])):
+    state = _checkpoint_state(model_path)
+    found = _existing_folder(folder, model_path=model_path, local=state.get("data_folder"))
+    if found is None:
+        return None
+    val_folder = _existing_folder(val, model_path=model_path, local=state.get("val_folder")) if val else None
+    return CardData(found, float(fraction) if fraction else None, val_folder)
+
+
+def _existing_folder(recorded: str, *, model_path: Path, local: str | None) -> Path | None:
+    """The first existing folder among `local` (this machine's own path, when the run was trained here)
+    and `recorded` (from here, then from the card's folder)."""
+    for candidate in (*([Path(local)] if local else []), Path(recorded), Path(model_path).parent / recorded):
         if candidate.is_dir():
-            return candidate, float(fraction)
+            return candidate
     return None
 
 
-def _checkpoint_data_folder(model_path: Path) -> str | None:
-    """The data folder's path on this machine, from the run's checkpoint state (cards hold only its name)."""
+def _checkpoint_state(model_path: Path) -> dict:
+    """The run's checkpoint state (it holds this machine's paths of the data folders; cards hold only names)."""
     import json
 
     try:
         state = json.loads((Path(model_path).parent / "checkpoint" / "state.json").read_text())
     except (OSError, ValueError):
-        return None
-    return state.get("data_folder") if isinstance(state, dict) else None
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def load_validation_set(val_dir: Path | None, *, model_path: Path, spec: ModelSpec,
@@ -133,10 +161,13 @@ def load_validation_set(val_dir: Path | None, *, model_path: Path, spec: ModelSp
     if val_dir is not None:
         files = list_labelled_files(Path(val_dir))
         source = describe_path(val_dir)
-    elif (found := card_data_folder(model_path)) is not None:
-        folder, fraction = found
-        _, files = split_files(list_labelled_files(folder), val_fraction=fraction)
-        source = f"validation split ({fraction:g}) of {describe_path(folder)}"
+    elif (found := card_data(model_path)) is not None and (found.val_fraction or found.val_folder):
+        if found.val_folder is not None:  # trained with --val DIR: check on that folder, never on training photos
+            files = list_labelled_files(found.val_folder)
+            source = f"validation folder {describe_path(found.val_folder)}"
+        else:
+            _, files = split_files(list_labelled_files(found.folder), val_fraction=found.val_fraction)
+            source = f"validation split ({found.val_fraction:g}) of {describe_path(found.folder)}"
     elif shipped:
         files = list_labelled_files(VALIDATION_DIR)
         source = "shipped validation samples"

@@ -69,6 +69,14 @@ class Source:
 source_sha256 = content_sha256  # the one content hash: catdog.provenance
 
 
+def keras_archive_problem(path: Path) -> str | None:
+    """Why `path`, named .keras, cannot be a Keras model file (every .keras file is a zip archive), or None."""
+    if Path(path).suffix.lower() == ".keras" and Path(path).is_file() and not zipfile.is_zipfile(path):
+        return (f"{path} is not a Keras model file: a .keras file is the zip archive model.save() writes, "
+                "and this one is not a zip archive (truncated, or another file renamed)")
+    return None
+
+
 def load_source(path: Path, *, custom_objects: Path | None = None) -> Source:
     """Load a .keras, .h5 or SavedModel folder; raise CatdogError (exit 2) naming what is accepted or the cause."""
     path = Path(path)
@@ -82,6 +90,8 @@ def load_source(path: Path, *, custom_objects: Path | None = None) -> Source:
         kind = "keras" if path.suffix.lower() == ".keras" else "h5"
     else:
         raise CatdogError(f"cannot export {path.name}: accepted are {', '.join(ACCEPTED)}")
+    if (problem := keras_archive_problem(path)) is not None:
+        raise CatdogError(problem)
     with captured_native_output():
         require_tensorflow()
     objects = {}

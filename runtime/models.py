@@ -36,12 +36,12 @@ class ModelChoice:
     reason: str
     basis: str = "measured"  # "measured" (natively, for this class), "default order", "float fallback", "unverified"
 
-    def describe(self) -> str:
-        """The run summary's short account; the whole `reason` is for --verbose."""
+    def describe(self, *, verbose: bool = False) -> str:
+        """The run summary's short account; the whole `reason` is for --verbose (which has printed it)."""
         why = {"measured": "fastest verified", "default order": "first verified in its documented order",
                "float fallback": "no int8 file verified, float fallback",
                "unverified": f"NOT verified on this class, {FLOAT_FALLBACK} missing"}[self.basis]
-        return f"model {self.path.name} ({why} for {self.cpu_class}; --verbose says why)"
+        return f"model {self.path.name} ({why} for {self.cpu_class}{'' if verbose else '; --verbose says why'})"
 
 
 def shipped_model_path(name: str = "catdog_int8.tflite") -> Path:

@@ -148,7 +148,7 @@ def run(config: RunConfig, *, out: TextIO | None = None, err: TextIO | None = No
         raise CatdogError(f"--top-k {config.top_k} is more than the model's {engine.spec.num_classes} labels "
                           f"({', '.join(engine.labels)}): use --top-k {engine.spec.num_classes} or less")
     summary = RunSummary(skipped=len(found.skipped), skipped_named=config.verbose,
-                         model_note=None if choice is None else choice.describe())
+                         model_note=None if choice is None else choice.describe(verbose=config.verbose))
     results = None
     if config.out is not None:
         from catdog.runtime.results import open_results

@@ -112,7 +112,23 @@ def find_inputs(sources: list[str], *, camera: int | str | None = None) -> Found
             add_path(Path(os.path.expanduser(source)), found)
     if camera is not None:
         found.inputs.append(Stream(camera))
+    found.inputs = without_repeated_files(found.inputs)
     return found
+
+
+def without_repeated_files(inputs: list[Input]) -> list[Input]:
+    """`inputs` with each file kept once, where SOURCES first named it (`photos/` and `"photos/*.jpg"`
+    overlap): one record per photo, as a resumed `--out` job keeps. Streams and misses are kept as given."""
+    seen: set[str] = set()
+    kept = []
+    for item in inputs:
+        if isinstance(item, Path):
+            key = os.path.abspath(item)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(item)
+    return kept
 
 
 def expand_sources(sources: list[str], *, camera: int | str | None = None) -> list[Input]:

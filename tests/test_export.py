@@ -95,7 +95,7 @@ def test_unreadable_model_exits_2(tmp_path):
     model.write_bytes(b"this is not a zip archive")
     result = CliRunner().invoke(main, [str(model), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "cannot read model" in result.output
+    assert "is not a Keras model file" in result.output and "not a zip archive" in result.output
 
 
 @pytest.mark.tf
@@ -381,3 +381,31 @@ def test_help_shows_image_size_metavar_and_full_stops_before_defaults():
     output = CliRunner().invoke(main, ["--help"], terminal_width=400).output
     assert "--image-size N|HxW" in output
     assert "0,255 for raw.  [default: the card" in output
+
+
+def test_a_run_trained_with_a_val_folder_is_checked_on_it_and_calibrated_on_all_its_training_photos(tmp_path):
+    from conftest import write_class_folder
+    from catdog.export.calibration import card_calibration_paths, load_validation_set
+
+    train_folder = write_class_folder(tmp_path / "my_photos", per_class=6)
+    val_folder = write_class_folder(tmp_path / "held", per_class=3, seed=1)
+    run = tmp_path / "run"
+    run.mkdir()
+    model_path = run / "model.keras"
+    card = {"model_spec": CATDOG_SPEC.to_dict(), "config": {"data": "my_photos", "val": "held", "val_split": 0.1},
+            "data": {"folder": "my_photos", "method": "folder", "val": "held"}}
+    (run / "card.json").write_text(json.dumps(card))
+    # The card names the folders without their paths; the run's checkpoint state holds this machine's.
+    (run / "checkpoint").mkdir()
+    (run / "checkpoint" / "state.json").write_text(json.dumps(
+        {"data_folder": str(train_folder), "val_folder": str(val_folder)}))
+
+    validation = load_validation_set(None, model_path=model_path, spec=CATDOG_SPEC, shipped=False)
+    assert len(validation.images) == 6 and validation.source.startswith("validation folder held")
+    paths, source = card_calibration_paths(model_path)
+    assert len(paths) == 12 and all(train_folder in path.parents for path in paths)
+    assert source.startswith("training folder my_photos")
+
+    # Its validation folder gone, such a run is never checked on a split of its training photos.
+    (run / "checkpoint" / "state.json").write_text(json.dumps({"data_folder": str(train_folder)}))
+    assert load_validation_set(None, model_path=model_path, spec=CATDOG_SPEC, shipped=False) is None

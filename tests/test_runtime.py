@@ -321,14 +321,15 @@ def test_runtime_arrays_equal_the_training_pipeline(tmp_path):
 # --- sources and the folder pipeline ---------------------------------------------------------------
 
 
-def test_sources_expand_folders_globs_videos_urls_and_camera(tmp_path):
+def test_sources_expand_folders_globs_videos_urls_and_camera_naming_each_file_once(tmp_path):
     write_class_folder(tmp_path / "photos", per_class=2)
     (tmp_path / "photos" / "notes.txt").write_text("not an image")
     (tmp_path / "photos" / ".hidden.jpg").write_bytes(b"")
     inputs = expand_sources([str(tmp_path / "photos"), str(tmp_path / "photos" / "cats" / "*.jpg"),
                              "clip.mp4", "rtsp://camera.local/stream", str(tmp_path / "absent.jpg")], camera=0)
     names = [item.name if isinstance(item, Stream) else item.name for item in inputs]
-    assert names == ["cat.0.jpg", "cat.1.jpg", "dog.0.jpg", "dog.1.jpg", "cat.0.jpg", "cat.1.jpg",
+    # The glob's files were already named by the folder: each photo is classified once.
+    assert names == ["cat.0.jpg", "cat.1.jpg", "dog.0.jpg", "dog.1.jpg",
                      "clip.mp4", "rtsp://camera.local/stream", "absent.jpg", "camera:0"]
 
 

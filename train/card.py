@@ -34,13 +34,18 @@ def init_lines(init: dict[str, Any] | None) -> list[str]:
                                      f"{made.get('val_accuracy')}" if made else "") + ")"]
 
 
-def per_class_lines(rows) -> list[str]:
-    """The card's per-class table (validation split) as Markdown lines."""
+def describe_validation(data: dict) -> str:
+    """What the run validated on, from the card's data: "validation folder val" (--val) or "validation split"."""
+    return f"validation folder {data['val']}" if data.get("val") else "validation split"
+
+
+def per_class_lines(rows, *, validation: str = "validation split") -> list[str]:
+    """The card's per-class table (on `validation`) as Markdown lines."""
     if not rows:
         return []
     def percent(value):
         return "-" if value is None else f"{value:.1%}"
-    return ["- **Per class (validation split):**", "", "  | class | photos | precision | recall |",
+    return [f"- **Per class ({validation}):**", "", "  | class | photos | precision | recall |",
             "  |---|---:|---:|---:|",
             *[f"  | {row['label']} | {row['photos']:,} | {percent(row['precision'])} | {percent(row['recall'])} |"
               for row in rows], ""]
@@ -107,8 +112,8 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         *teacher_lines(card.get("teachers") or [], weight=config["distill_weight"]),
         *init_lines(card.get("init")),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
-        "validation split; never selected on any test set.",
-        *per_class_lines(card.get("per_class")),
+        f"{describe_validation(data)}; never selected on any test set.",
+        *per_class_lines(card.get("per_class"), validation=describe_validation(data)),
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",
         f"- **Versions:** {card['versions']}", "",
         "Curves: `curves.png`; confusion matrix: `confusion.png`; per-epoch numbers: `history.csv`.", "",

@@ -22,7 +22,7 @@ from typing import Any
 
 from catdog.provenance import describe_path
 from catdog.errors import CatdogError
-from catdog.export.loaders import source_sha256
+from catdog.export.loaders import keras_archive_problem, source_sha256
 from catdog.runtime.spec import read_card
 
 
@@ -47,6 +47,8 @@ def require_teacher_file(path: Path) -> None:
     """Raise CatdogError (one line) unless `path` is a file; training calls it before decoding any photo."""
     if not Path(path).is_file():
         raise CatdogError(f"--teacher {path}: no such file; give a model.keras from an earlier catdog-train run")
+    if (problem := keras_archive_problem(path)) is not None:
+        raise CatdogError(f"--teacher {problem}")
 
 
 def teacher_record(path: Path) -> dict[str, Any]:

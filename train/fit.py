@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from catdog import __version__
-from catdog.errors import CatdogError, require_tensorflow
+from catdog.errors import CatdogError, ReportedInterrupt, Terminated, require_tensorflow
 from catdog.folders import ensure_writable
 from catdog.runtime.spec import ModelSpec
 from catdog.train.augment import Augmentation, make_dataset
-from catdog.train.card import curves_title, write_card, write_confusion, write_curves
+from catdog.train.card import curves_title, describe_validation, write_card, write_confusion, write_curves
 from catdog.train.checkpoint import (fresh_state, load_resumable_state, load_state, make_checkpoint_callback,
                                      write_atomically, write_history)
 from catdog.train.config import TrainConfig
@@ -233,6 +233,7 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
     # The card names the data folder without its path; this machine's own path stays in the checkpoint
     # (never shipped), so `catdog-export` can still find the run's calibration and validation photos.
     state["data_folder"] = str(Path(config.data).resolve())
+    state["val_folder"] = str(Path(config.val).resolve()) if config.val else None
     # SwapEMAWeights (a library callback) puts the weight average in the model for validation;
     # the checkpoint uses it again to save the average as the best weights.
     ema_swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=False) if config.ema else None
@@ -246,7 +247,7 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
     warmup = warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs)
     keep_last = len(val_y) < MIN_SELECTION_PHOTOS
     if keep_last:
-        say(f"the validation split has {len(val_y)} photos, too few to choose an epoch by (one photo moves its "
+        say(f"the {describe_validation(split)} has {len(val_y)} photos, too few to choose an epoch by (one photo moves its "
             f"accuracy {100 / max(1, len(val_y)):.0f} points): keeping the last epoch's weights")
     # From random weights the warm-up epochs are never kept (issue 28: an 80-photo split's loss was
     # lowest at epoch 2); a run started with --init may well be best early.
@@ -269,12 +270,14 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
                                callbacks=[*callbacks, make_progress_callback(epochs=config.epochs)],
                                verbose=(1 if sys.stdout.isatty() else 2) if verbose else 0)
             model.fit(train_data, epochs=config.epochs, initial_epoch=state["epoch"], **fit_options)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         # The file, not the in-memory state, says which epoch is safe: Ctrl-C may land mid-write.
         saved = (load_state(checkpoint_dir) or {}).get("epoch", 0)
         say(f"\nInterrupted; the checkpoint holds epoch {saved}; continue with the same command plus --resume "
             f"(checkpoint in {checkpoint_dir}).")
-        raise
+        if isinstance(error, Terminated):
+            raise
+        raise ReportedInterrupt() from error
     if state["best_epoch"] is None:
         raise CatdogError("no epoch finished, so there is no model to write")
 
@@ -322,16 +325,16 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
         "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cores",
     }
     write_confusion(write_dir / "confusion.png", confusion, labels=labels,
-                    title=f"{out.name or out}: validation split, {len(val_truth):,} photos")
+                    title=f"{out.name or out}: {describe_validation(split)}, {len(val_truth):,} photos")
     write_card(write_dir, card=card)
     wait_for_all_workers(strategy)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
         return card
-    say("validation split, per class:")
+    say(f"{describe_validation(split)}, per class:")
     for line in format_per_class(per_class):
         say("  " + line)
     say(saved_message(out / "model.keras", val_accuracy=val_accuracy, best_epoch=state["best_epoch"],
-                      epochs_run=state["epoch"], averaged=averaged))
+                      epochs_run=state["epoch"], averaged=averaged, kept_last=keep_last))
     say(next_command(out / "model.keras"))
     return card

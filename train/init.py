@@ -27,9 +27,13 @@ INIT_LEARNING_RATE = 5e-4
 
 def require_init_file(path: Path) -> None:
     """Raise CatdogError (one line) unless `path` is a file; called before TensorFlow is imported."""
+    from catdog.export.loaders import keras_archive_problem
+
     if not Path(path).is_file():
         raise CatdogError(f"--init {path}: no such file; give a model.keras from catdog-train or "
                           "runtime/models/catdog.keras")
+    if (problem := keras_archive_problem(path)) is not None:
+        raise CatdogError(f"--init {problem}")
 
 
 def init_record(path: Path, *, head_kept: bool) -> dict[str, Any]:

@@ -70,10 +70,12 @@ def few_photos_warnings(train_counts: Mapping[str, int], val_counts: Mapping[str
 
 
 def saved_message(model_path: Path, *, val_accuracy: float, best_epoch: int, epochs_run: int,
-                  averaged: tuple[int, int] | None = None) -> str:
-    """`saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)`, or with SWA's
-    `averaged` (first, last) epochs `(mean of epochs 76-100 of 100)`."""
-    kept = f"mean of epochs {averaged[0]}-{averaged[1]}" if averaged else f"best epoch {best_epoch}"
+                  averaged: tuple[int, int] | None = None, kept_last: bool = False) -> str:
+    """`saved runs/x/model.keras: val accuracy 89.75% (best epoch 65 of 80)`, with SWA's `averaged`
+    (first, last) epochs `(mean of epochs 76-100 of 100)`, or, when the validation photos were too
+    few to choose by (`kept_last`), `(last epoch 5 of 5)`."""
+    kept = (f"mean of epochs {averaged[0]}-{averaged[1]}" if averaged else
+            f"last epoch {best_epoch}" if kept_last else f"best epoch {best_epoch}")
     return f"saved {model_path}: val accuracy {val_accuracy:.2%} ({kept} of {epochs_run})"
 
 

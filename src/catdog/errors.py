@@ -48,6 +48,10 @@ class Terminated(KeyboardInterrupt):
     exit_code = 128 + signal.SIGTERM  # 143, the shell's code for a process ended by SIGTERM
 
 
+class ReportedInterrupt(KeyboardInterrupt):
+    """Ctrl-C after the code it stopped has said what it kept and how to go on: no second "Interrupted." line."""
+
+
 @contextmanager
 def terminate_cleanly() -> Iterator[None]:
     """While inside, SIGTERM raises Terminated in the main thread; a second SIGTERM ends the process at once."""
@@ -77,6 +81,7 @@ def exit_on_error() -> Iterator[None]:
     except Terminated as error:
         print("Terminated.", file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        if not isinstance(error, ReportedInterrupt):
+            print("Interrupted.", file=sys.stderr)
         sys.exit(130)
