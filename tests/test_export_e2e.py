@@ -91,3 +91,30 @@ def test_binary_hotdog_set_carries_its_labels_from_folders_to_runtime(tmp_path):
     outputs = run_end_to_end(tmp_path, names, per_class=112)
     check_labels_everywhere(outputs, names)
     assert json.loads(outputs["metadata run_int8.tflite"])["source_output"] == "sigmoid"
+
+
+def test_a_small_set_started_from_the_shipped_weights_exports_and_runs_with_its_labels(tmp_path):
+    """Issue 28's path end to end: `catdog-train --init runtime/models/catdog.keras` on a user's own few
+    photos, `catdog-export --int8`, `catdog-run`; the files name the init model and carry the user's labels."""
+    from catdog.provenance import content_sha256
+    from catdog.runtime.models import shipped_model_path
+
+    names = ("apple", "banana", "cherry")
+    data = write_classes(tmp_path / "data", names, per_class=20, size=64)
+    shipped = shipped_model_path("catdog.keras")
+    trained = CliRunner().invoke(train_main, ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "2",
+                                              "--batch-size", "32", "--no-augment", "--init", str(shipped)])
+    assert trained.exit_code == 0, trained.output
+    exported = CliRunner().invoke(export_main, [str(tmp_path / "run" / "model.keras"), "--int8", "--max-drop", "100",
+                                                "--out", str(tmp_path / "exported")])
+    assert exported.exit_code == 0, exported.output
+    for model in ("run_int8.tflite", "run_int8.onnx"):
+        metadata = read_metadata(tmp_path / "exported" / model)
+        assert metadata["labels"] == list(names)
+        init = metadata["source_init"]
+        assert init["sha256"] == content_sha256(shipped) and init["labels"] == ["cats", "dogs"] and init["head"] == "new"
+        ran = CliRunner().invoke(run_main, ["--model", str(tmp_path / "exported" / model), "--format", "json",
+                                            str(data / "cherry")])
+        assert ran.exit_code == 0, ran.output
+        records = [json.loads(line) for line in ran.output.splitlines() if line.startswith("{")]
+        assert len(records) == 20 and all(set(record["probabilities"]) == set(names) for record in records)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import write_class_folder
 from catdog.errors import CatdogError, MissingExtraError
 from catdog.runtime import live_device
 from catdog.runtime.cli import main
@@ -263,3 +265,21 @@ def test_missing_opencv_on_a_pi_points_to_apt_not_the_pip_wheel(monkeypatch):
     monkeypatch.setattr(live_picamera, "on_raspberry_pi", lambda: False)
     with pytest.raises(MissingExtraError, match=r"pip install 'catdog\[camera\]'"):
         live_device.require_opencv()
+
+
+def test_a_camera_runs_out_file_is_fsynced_after_every_record_and_a_file_job_at_most_once_a_second(
+        standin, tmp_path, monkeypatch):
+    import catdog.runtime.output as output
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(output.os, "fsync", lambda descriptor: (synced.append(descriptor), real_fsync(descriptor)))
+    result = CliRunner().invoke(main, ["--camera", "picam", "--max-frames", "4", "--out", str(tmp_path / "camera.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "camera.jsonl").read_text().count("\n") == 4 and len(synced) == 4  # a power cut loses <= 1
+
+    synced.clear()
+    write_class_folder(tmp_path / "photos", per_class=10)
+    result = CliRunner().invoke(main, [str(tmp_path / "photos"), "--out", str(tmp_path / "photos.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "photos.jsonl").read_text().count("\n") == 20 and len(synced) < 20
