@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,10 @@ def main(models: tuple[str, ...], baseline: str | None, data: Path, runs: int | 
     if completed.returncode != 0:
         sys.exit(completed.returncode)
     checks = check_targets(json.loads((out / "latency.json").read_text()))
-    lines = ["", "## Targets", "", f"Command: `catdog-bench {' '.join(command[3:])}`", "",
+    from catdog.provenance import describe_command
+
+    recorded = describe_command(shlex.join(["catdog-bench", *command[3:]]))  # no machine paths in results
+    lines = ["", "## Targets", "", f"Command: `{recorded}`", "",
              "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {target} | {measured} | {'yes' if met else 'NO'} |" for target, met, measured in checks]
     with open(out / "latency.md", "a") as markdown:

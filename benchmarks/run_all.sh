@@ -15,6 +15,7 @@ export PATH="$(dirname "$python"):$PATH"
 "$python" benchmarks/onnx_int8_choices.py
 "$python" benchmarks/onnx_int8_recipes.py
 "$python" benchmarks/speed_by_class.py
+"$python" benchmarks/quick_start_avx2.py
 "$python" benchmarks/litert_overhead.py
 "$python" benchmarks/threads.py
 "$python" benchmarks/video_throughput.py --repeats 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -30,7 +31,7 @@ class ClickProgress:
     def advance(self, fraction: float) -> None:
         """Move the bar to `fraction` of the current timing stage."""
         if self.bar is None:
-            self.bar = click.progressbar(length=PROGRESS_STEPS, label="  timing", file=click.get_text_stream("stderr"))
+            self.bar = click.progressbar(length=PROGRESS_STEPS, label="  timing", file=sys.stderr)
             self.bar.__enter__()
             self.done = 0
         target = int(fraction * PROGRESS_STEPS)
