@@ -36,7 +36,8 @@ DEFAULTS = ExportConfig()
                    "the shipped model: the samples shipped in the package]")
 @click.option("--val", type=click.Path(path_type=Path), default=None,
               help="Validation folder with one subfolder per label, sorted names in label order.  [default: the card's "
-                   "validation split; the shipped model: the shipped samples; else agreement on --calib images]")
+                   "validation split or --val folder; the shipped model: the shipped samples; else agreement on --calib "
+                   "images]")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out, help="Output folder.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=DEFAULTS.max_drop,
               help="Largest accuracy drop vs the source model, in percentage points, an int8 or dynamic file may show.")
