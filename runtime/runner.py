@@ -24,6 +24,7 @@ from catdog.runtime.sources import Input, Stream, find_inputs
 # redoes); fsync after every record would cost more than classifying at thousands of photos a second.
 FILE_JOB_SYNC_SECONDS = 1.0
 
+
 @dataclass(frozen=True)
 class RunConfig:
     """The options of `catdog-run`, one field per flag."""

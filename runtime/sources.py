@@ -99,6 +99,7 @@ def add_path(path: Path, found: Found) -> None:
 def find_inputs(sources: list[str], *, camera: int | str | None = None) -> Found:
     """Expand SOURCES (files, folders, globs, videos, URLs) and `--camera N` or `picam:N` into inputs and skips."""
     found = Found()
+    expanded = 0  # paths expanded; one path (a single folder) lists each file once, so needs no second pass
     for source in sources:
         if is_stream_url(source):
             found.inputs.append(Stream(source))
@@ -108,11 +109,14 @@ def find_inputs(sources: list[str], *, camera: int | str | None = None) -> Found
                 found.inputs.append(NothingFound(source, "nothing found: no file matches this pattern"))
             for match in matches:
                 add_path(Path(match), found)
+            expanded += len(matches)
         else:
             add_path(Path(os.path.expanduser(source)), found)
+            expanded += 1
     if camera is not None:
         found.inputs.append(Stream(camera))
-    found.inputs = without_repeated_files(found.inputs)
+    if expanded > 1:
+        found.inputs = without_repeated_files(found.inputs)
     return found
 
 

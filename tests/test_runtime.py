@@ -391,3 +391,9 @@ def test_keras_engine_refuses_an_unknown_pixel_range_and_applies_a_cards(tmp_pat
     batch = np.random.default_rng(3).integers(0, 256, size=(2, 16, 16, 3), dtype=np.uint8)
     expected = np.asarray(model(batch.astype(np.float32) / 255.0, training=False)).reshape(-1)
     np.testing.assert_allclose(open_engine(tmp_path / "my.keras").predict(batch)[:, 1], expected, atol=1e-6)
+
+
+def test_one_recursive_glob_matching_a_folder_and_its_files_names_each_file_once(tmp_path):
+    write_class_folder(tmp_path / "photos", per_class=2)
+    inputs = expand_sources([str(tmp_path / "photos" / "**")])
+    assert sorted(item.name for item in inputs) == ["cat.0.jpg", "cat.1.jpg", "dog.0.jpg", "dog.1.jpg"]

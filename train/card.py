@@ -94,6 +94,7 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
     folder = Path(folder)
     write_text_atomically(folder / "card.json", json.dumps(card, indent=2) + "\n")
     data, config = card["data"], card["config"]
+    validation = describe_validation(data)
     counts = data.get("class_counts", {})
     classes = (f"{len(data['classes'])} classes ({class_counts_text(counts['train'])} for training)"
                if counts else f"classes {data['classes']}")
@@ -112,8 +113,8 @@ def write_card(folder: Path, *, card: dict[str, Any]) -> None:
         *teacher_lines(card.get("teachers") or [], weight=config["distill_weight"]),
         *init_lines(card.get("init")),
         f"- **Validation accuracy:** {card['val_accuracy']:.2%} (unsmoothed val loss {card['val_loss_unsmoothed']}; `history.csv` logs the label-smoothed loss) on the "
-        f"{describe_validation(data)}; never selected on any test set.",
-        *per_class_lines(card.get("per_class"), validation=describe_validation(data)),
+        f"{validation}; never selected on any test set.",
+        *per_class_lines(card.get("per_class"), validation=validation),
         f"- **Model spec:** `{json.dumps(card['model_spec'])}`",
         f"- **Versions:** {card['versions']}", "",
         "Curves: `curves.png`; confusion matrix: `confusion.png`; per-epoch numbers: `history.csv`.", "",

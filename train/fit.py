@@ -189,6 +189,7 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
             shutil.rmtree(write_dir, ignore_errors=True)  # the folder this run made, and nothing else
         raise
     split.update(train_images=int(len(train_y)), val_images=int(len(val_y)))
+    validation = describe_validation(split)  # "validation split", or the --val folder's name
     check_same_data(strategy, counts=[len(train_y), len(val_y)])
 
     augmentation = (Augmentation(crop_area=config.crop_area, mixup=config.mixup, antialias=config.antialias)
@@ -247,7 +248,7 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
     warmup = warmup_epochs_for(epochs=config.epochs, warmup_epochs=config.warmup_epochs)
     keep_last = len(val_y) < MIN_SELECTION_PHOTOS
     if keep_last:
-        say(f"the {describe_validation(split)} has {len(val_y)} photos, too few to choose an epoch by (one photo moves its "
+        say(f"the {validation} has {len(val_y)} photos, too few to choose an epoch by (one photo moves its "
             f"accuracy {100 / max(1, len(val_y)):.0f} points): keeping the last epoch's weights")
     # From random weights the warm-up epochs are never kept (issue 28: an 80-photo split's loss was
     # lowest at epoch 2); a run started with --init may well be best early.
@@ -325,13 +326,13 @@ def train(config: TrainConfig, *, command: str, verbose: bool = False) -> dict:
         "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cores",
     }
     write_confusion(write_dir / "confusion.png", confusion, labels=labels,
-                    title=f"{out.name or out}: {describe_validation(split)}, {len(val_truth):,} photos")
+                    title=f"{out.name or out}: {validation}, {len(val_truth):,} photos")
     write_card(write_dir, card=card)
     wait_for_all_workers(strategy)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
         return card
-    say(f"{describe_validation(split)}, per class:")
+    say(f"{validation}, per class:")
     for line in format_per_class(per_class):
         say("  " + line)
     say(saved_message(out / "model.keras", val_accuracy=val_accuracy, best_epoch=state["best_epoch"],
